@@ -1,0 +1,3 @@
+from talospatch.cli import main
+
+main()

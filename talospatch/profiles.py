@@ -1,0 +1,204 @@
+"""Role, CNI and add-on profiles: YAML data files describing which ports a node must open.
+
+A profile is one file ``<name>.yaml``. Built-in profiles ship inside the package
+(``talospatch/profiles``, a link to the top-level ``profiles/`` folder); ``--profiles-dir``
+adds profiles or replaces built-in ones of the same name. Python here only describes the
+shape of the files and checks them; the ports live in the YAML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from talospatch.errors import BadInput
+from talospatch.talosdocs import PortRange, validate_port_ranges
+from talospatch.yamlio import load_one
+
+Kind = Literal["role", "cni", "addon"]
+KINDS: tuple[Kind, ...] = ("role", "cni", "addon")
+L4 = Literal["tcp", "udp"]
+
+# Source groups a profile entry may name in ``from``; the CLI resolves them to CIDRs.
+GROUPS = ("nodes", "controlplane", "workers", "admins", "pods", "any", "nodeport-clients")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ProfileRule(_Strict):
+    """One allowed service: becomes one NetworkRuleConfig per protocol."""
+
+    name: str = Field(min_length=1)
+    service: str = Field(min_length=1)
+    ports: tuple[PortRange, ...] = Field(min_length=1)
+    protocol: tuple[L4, ...] = Field(min_length=1)
+    from_: tuple[str, ...] = Field(alias="from", min_length=1)
+    why: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    # For CNI profiles with a choice of overlay: the tunnel this rule belongs to.
+    tunnel: str | None = None
+
+    @field_validator("ports", mode="before")
+    @classmethod
+    def _ports(cls, value: object) -> object:
+        if not isinstance(value, list):
+            raise ValueError("ports must be a list of ports and \"lo-hi\" ranges")
+        ports = tuple(PortRange.parse(v) for v in value)
+        validate_port_ranges(ports)
+        return ports
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol(cls, value: object) -> object:
+        items = value if isinstance(value, list) else [value]
+        if len(set(map(str, items))) != len(items):
+            raise ValueError("a protocol is listed twice")
+        return tuple(items)
+
+    @field_validator("from_")
+    @classmethod
+    def _groups(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for group in value:
+            if group not in GROUPS:
+                raise ValueError(f"unknown source group {group!r}; valid: {', '.join(GROUPS)}")
+        return value
+
+    def document_names(self) -> list[tuple[str, L4]]:
+        """The Talos rule name per protocol: ``<name>-<protocol>`` when there are several."""
+        if len(self.protocol) == 1:
+            return [(self.name, self.protocol[0])]
+        return [(f"{self.name}-{proto}", proto) for proto in self.protocol]
+
+
+class Profile(_Strict):
+    kind: Kind
+    description: str = Field(min_length=1)
+    # Roles this profile may be combined with (add-ons such as etcd-metrics); empty = all.
+    roles: tuple[str, ...] = ()
+    # Overlay choices for ``--tunnel`` (CNI profiles); rules carry the matching ``tunnel``.
+    tunnels: tuple[str, ...] = ()
+    # Warnings printed when another named profile is selected too.
+    warn_with: dict[str, str] = {}
+    rules: tuple[ProfileRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoadedProfile:
+    name: str
+    path: str
+    profile: Profile
+
+    @property
+    def kind(self) -> Kind:
+        return self.profile.kind
+
+
+def _builtin_files() -> list[tuple[str, str]]:
+    folder = resources.files("talospatch") / "profiles"
+    return sorted(
+        (entry.name, entry.read_text(encoding="utf-8"))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".yaml")
+    )
+
+
+def _check_profile(profile: Profile, where: str) -> None:
+    if profile.tunnels and profile.kind != "cni":
+        raise BadInput(f"{where}: tunnels: only a cni profile has tunnels")
+    for rule in profile.rules:
+        if rule.tunnel is not None and rule.tunnel not in profile.tunnels:
+            valid = ", ".join(profile.tunnels) or "none declared"
+            raise BadInput(
+                f"{where}: rule {rule.name}: tunnel {rule.tunnel!r} is not in tunnels ({valid})"
+            )
+    seen: set[str] = set()
+    for rule in profile.rules:
+        for name, _ in rule.document_names():
+            if name in seen:
+                raise BadInput(f"{where}: rule {name}: the name is used twice")
+            seen.add(name)
+
+
+def _error_line(exc: ValidationError, data: object) -> str:
+    err = exc.errors()[0]
+    loc = list(err["loc"])
+    where = ""
+    if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+        rules = data.get("rules") if isinstance(data, dict) else None
+        entry = rules[loc[1]] if isinstance(rules, list) and loc[1] < len(rules) else None
+        name = entry.get("name") if isinstance(entry, dict) else None
+        where = f"rule {name}: " if name else f"rules[{loc[1]}]: "
+        loc = loc[2:]
+    field = ".".join(str(p) for p in loc if not isinstance(p, int)).replace("from_", "from")
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return f"{where}unknown key {field!r}"
+    if err["type"] == "missing":
+        return f"{where}{field}: missing"
+    return f"{where}{field}: {msg}" if field else f"{where}{msg}"
+
+
+def parse_profile(name: str, text: str, where: str) -> LoadedProfile:
+    """Check one profile file; errors name the file and the entry."""
+    data = load_one(text, where)
+    if not isinstance(data, dict):
+        raise BadInput(f"{where}: a profile is a mapping with kind, description and rules")
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as exc:
+        raise BadInput(f"{where}: {_error_line(exc, data)}") from None
+    _check_profile(profile, where)
+    return LoadedProfile(name, where, profile)
+
+
+class Catalog:
+    """All profiles by name: the built-in ones, then those of ``--profiles-dir``."""
+
+    def __init__(self, profiles: Iterable[LoadedProfile]) -> None:
+        self._by_name: dict[str, LoadedProfile] = {}
+        for loaded in profiles:
+            self._by_name[loaded.name] = loaded
+
+    @classmethod
+    def load(cls, profiles_dir: str | None = None) -> Catalog:
+        loaded = [
+            parse_profile(file.removesuffix(".yaml"), text, f"profiles/{file}")
+            for file, text in _builtin_files()
+        ]
+        if profiles_dir is not None:
+            folder = Path(profiles_dir)
+            if not folder.is_dir():
+                raise BadInput(f"--profiles-dir {profiles_dir}: not a directory")
+            for path in sorted(folder.glob("*.yaml")):
+                try:
+                    text = path.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as exc:
+                    raise BadInput(f"{path}: cannot read: {exc}") from None
+                loaded.append(parse_profile(path.stem, text, str(path)))
+        return cls(loaded)
+
+    def names(self, kind: Kind) -> list[str]:
+        return sorted(n for n, p in self._by_name.items() if p.kind == kind)
+
+    def all(self) -> list[LoadedProfile]:
+        return [self._by_name[n] for kind in KINDS for n in self.names(kind)]
+
+    def get(self, name: str, kind: Kind) -> LoadedProfile:
+        loaded = self._by_name.get(name)
+        if loaded is None or loaded.kind != kind:
+            label = {"role": "role", "cni": "CNI", "addon": "add-on"}[kind]
+            raise BadInput(f"unknown {label} {name!r}; valid: {', '.join(self.names(kind))}")
+        return loaded
+
+    def find(self, name: str) -> LoadedProfile:
+        loaded = self._by_name.get(name)
+        if loaded is None:
+            raise BadInput(f"unknown profile {name!r}; valid: {', '.join(sorted(self._by_name))}")
+        return loaded

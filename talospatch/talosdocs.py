@@ -1,0 +1,350 @@
+"""The two Talos machine-config documents of the ingress firewall, as pydantic models.
+
+Validation mirrors Talos's Go code (``pkg/machinery/config/types/network``, unchanged
+since v1.6): the first error wins and reads as Talos words it, prefixed with the document
+ID (``NetworkRuleConfig/<name>: ...``). On top of Talos, a rule must name its protocol:
+Talos decodes a missing protocol to 0 and the rule then silently matches nothing.
+
+``Firewall`` is what the node ends up with after a set of patches is applied: the default
+action and the rules in document order. Patches merge as ``talosctl`` merges them
+(strategic merge by ``kind`` + ``name``; ``ports`` and ``ingress`` replace, ``$patch:
+delete`` removes a document).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from talospatch.errors import BadInput
+
+API_VERSION = "v1alpha1"
+RULE_KIND = "NetworkRuleConfig"
+DEFAULT_ACTION_KIND = "NetworkDefaultActionConfig"
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Protocol = Literal["tcp", "udp", "icmp", "icmpv6"]
+Action = Literal["accept", "block"]
+
+
+@dataclass(frozen=True, order=True)
+class PortRange:
+    """An inclusive port range; a single port has ``lo == hi``."""
+
+    lo: int
+    hi: int
+
+    def __str__(self) -> str:
+        return f"{self.lo}-{self.hi}"
+
+    def __contains__(self, port: object) -> bool:
+        return isinstance(port, int) and self.lo <= port <= self.hi
+
+    @property
+    def label(self) -> str:
+        """How a person reads it: ``80`` or ``8000-9000``."""
+        return str(self.lo) if self.lo == self.hi else str(self)
+
+    def to_yaml(self) -> int | str:
+        """As Talos writes it: an integer for a single port, ``"lo-hi"`` for a range."""
+        return self.lo if self.lo == self.hi else str(self)
+
+    @classmethod
+    def parse(cls, value: object) -> PortRange:
+        """Decode a port as Talos's ``PortRange.UnmarshalYAML`` does.
+
+        An integer 0-65535 is a single port. Otherwise only a ``"lo-hi"`` string is
+        accepted: a quoted single port such as ``"80"`` is rejected by Talos too.
+        """
+        if isinstance(value, bool):
+            raise ValueError(f"invalid port range: {value!r}")
+        if isinstance(value, int):
+            if 0 <= value <= 65535:
+                return cls(value, value)
+            raise ValueError(f"invalid port range: {value} (ports are 0-65535)")
+        if isinstance(value, str):
+            lo, sep, hi = value.partition("-")
+            if sep and _is_port(lo) and _is_port(hi):
+                return cls(int(lo), int(hi))
+            hint = " (a single port must be an unquoted integer)" if _is_port(value) else ""
+            raise ValueError(f'invalid port range: "{value}"{hint}')
+        raise ValueError(f"invalid port range: {value!r}")
+
+
+def _is_port(text: str) -> bool:
+    return text.isascii() and text.isdigit() and int(text) <= 65535
+
+
+def validate_port_ranges(ports: Iterable[PortRange]) -> None:
+    """Talos's ``PortRanges.Validate``: lo <= hi, no duplicate or overlapping range."""
+    prev: PortRange | None = None
+    for pr in sorted(ports):
+        if pr.lo > pr.hi:
+            raise ValueError(f"invalid port range: {pr}")
+        if prev is not None and pr.lo <= prev.hi:
+            raise ValueError(f"invalid port range: {pr}, overlaps with {prev}")
+        prev = pr
+
+
+def merge_adjacent(ports: Iterable[PortRange]) -> list[PortRange]:
+    """Sort and merge touching ranges, as Talos does before compiling (v1.8+, #9009)."""
+    merged: list[PortRange] = []
+    for pr in sorted(ports):
+        if merged and merged[-1].hi + 1 >= pr.lo:
+            merged[-1] = PortRange(merged[-1].lo, max(merged[-1].hi, pr.hi))
+        else:
+            merged.append(pr)
+    return merged
+
+
+def parse_prefix(value: object) -> Network:
+    """A CIDR as Talos's ``netip.ParsePrefix`` takes it: host bits are allowed and masked."""
+    if not isinstance(value, str) or "/" not in value:
+        raise ValueError(f"invalid prefix: {value!r} (want a CIDR such as 192.168.0.0/16)")
+    try:
+        return ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"invalid prefix: {value!r} (want a CIDR such as 192.168.0.0/16)") from None
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class IngressRule(_Doc):
+    subnet: Network
+    except_: Network | None = Field(default=None, alias="except")
+
+    @field_validator("subnet", "except_", mode="before")
+    @classmethod
+    def _prefix(cls, value: object) -> object:
+        if value is None or isinstance(value, ipaddress.IPv4Network | ipaddress.IPv6Network):
+            return value
+        return parse_prefix(value)
+
+
+class PortSelector(_Doc):
+    ports: tuple[PortRange, ...] = ()
+    protocol: Protocol | None = None
+
+    @field_validator("ports", mode="before")
+    @classmethod
+    def _ports(cls, value: object) -> object:
+        if value is None:
+            return ()
+        if not isinstance(value, list | tuple):
+            raise ValueError("ports must be a list")
+        return tuple(v if isinstance(v, PortRange) else PortRange.parse(v) for v in value)
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol(cls, value: object) -> object:
+        # Talos's enumer parses protocols case-insensitively.
+        return value.lower() if isinstance(value, str) else value
+
+
+class RuleConfig(_Doc):
+    """``NetworkRuleConfig``: allow ``portSelector`` from the ``ingress`` subnets."""
+
+    apiVersion: Literal["v1alpha1"] = API_VERSION
+    kind: Literal["NetworkRuleConfig"] = RULE_KIND
+    name: str = ""
+    portSelector: PortSelector = PortSelector()
+    ingress: tuple[IngressRule, ...] = ()
+
+    def check(self) -> None:
+        """Talos's ``RuleConfigV1Alpha1.Validate`` plus a required protocol.
+
+        Raises ``ValueError`` with Talos's message, prefixed with the document ID.
+        """
+        try:
+            if not self.name:
+                raise ValueError("name is required")
+            if not self.portSelector.ports:
+                raise ValueError("portSelector.ports is required")
+            validate_port_ranges(self.portSelector.ports)
+            if self.portSelector.protocol is None:
+                raise ValueError(
+                    "portSelector.protocol is required (tcp or udp); "
+                    "without it Talos matches nothing"
+                )
+        except ValueError as exc:
+            raise ValueError(f"{self.doc_id}: {exc}") from None
+
+    @property
+    def doc_id(self) -> str:
+        return f"{RULE_KIND}/{self.name}"
+
+    @property
+    def protocol(self) -> Protocol:
+        assert self.portSelector.protocol is not None, "check() first"
+        return self.portSelector.protocol
+
+    @property
+    def ports(self) -> tuple[PortRange, ...]:
+        return self.portSelector.ports
+
+    @property
+    def subnets(self) -> list[Network]:
+        return [r.subnet for r in self.ingress]
+
+    @property
+    def excepts(self) -> list[Network]:
+        return [r.except_ for r in self.ingress if r.except_ is not None]
+
+    def to_yaml(self) -> dict[str, Any]:
+        """Plain data in Talos's key order, ready for the YAML dumper."""
+        ingress: list[dict[str, str]] = []
+        for rule in self.ingress:
+            entry = {"subnet": str(rule.subnet)}
+            if rule.except_ is not None:
+                entry["except"] = str(rule.except_)
+            ingress.append(entry)
+        return {
+            "apiVersion": self.apiVersion,
+            "kind": self.kind,
+            "name": self.name,
+            "portSelector": {
+                "ports": [p.to_yaml() for p in self.ports],
+                "protocol": self.portSelector.protocol,
+            },
+            "ingress": ingress,
+        }
+
+
+class DefaultActionConfig(_Doc):
+    """``NetworkDefaultActionConfig``: what happens to ingress no rule matches."""
+
+    apiVersion: Literal["v1alpha1"] = API_VERSION
+    kind: Literal["NetworkDefaultActionConfig"] = DEFAULT_ACTION_KIND
+    # A missing value is Talos's zero value, accept.
+    ingress: Action = "accept"
+
+    def to_yaml(self) -> dict[str, Any]:
+        return {"apiVersion": self.apiVersion, "kind": self.kind, "ingress": self.ingress}
+
+
+FirewallDoc = RuleConfig | DefaultActionConfig
+
+
+@dataclass(frozen=True)
+class Firewall:
+    """The firewall documents of one node: the default action and the rules, in order."""
+
+    default_action: Action
+    rules: tuple[RuleConfig, ...]
+    # Whether a NetworkDefaultActionConfig document is present at all.
+    has_default_doc: bool = True
+
+    @property
+    def active(self) -> bool:
+        """Talos builds the firewall chains unless it is accept with no rules."""
+        return self.has_default_doc or bool(self.rules)
+
+    def documents(self) -> list[FirewallDoc]:
+        docs: list[FirewallDoc] = []
+        if self.has_default_doc:
+            docs.append(DefaultActionConfig(ingress=self.default_action))
+        docs.extend(self.rules)
+        return docs
+
+    def check(self) -> None:
+        """Every rule valid, every name unique: what Talos checks for a final config."""
+        seen: set[str] = set()
+        for rule in self.rules:
+            rule.check()
+            if rule.name in seen:
+                raise ValueError(f"duplicate document: {rule.doc_id}")
+            seen.add(rule.name)
+
+
+def _one_line(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int))
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return f"unknown key {loc!r}"
+    if err["type"] == "literal_error":
+        return f"{loc}: {msg}"
+    return f"{loc}: {msg}" if loc else msg
+
+
+def parse_document(data: Mapping[str, Any], where: str) -> FirewallDoc | None:
+    """One YAML document as a firewall document; ``None`` for other kinds.
+
+    ``where`` names the file and document for error messages.
+    """
+    kind = data.get("kind")
+    model: type[RuleConfig] | type[DefaultActionConfig]
+    if kind == RULE_KIND:
+        model = RuleConfig
+    elif kind == DEFAULT_ACTION_KIND:
+        model = DefaultActionConfig
+    else:
+        return None
+    body = {k: v for k, v in data.items() if k != "$patch"}
+    if data.get("apiVersion") != API_VERSION:
+        raise BadInput(f"{where}: {kind} apiVersion must be {API_VERSION}")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        name = data.get("name", "")
+        raise BadInput(f"{where}: {kind}/{name}: {_one_line(exc)}") from None
+
+
+def apply_patches(patches: Iterable[tuple[str, list[Mapping[str, Any]]]]) -> Firewall:
+    """Merge patch files in order, as ``talosctl --config-patch`` does.
+
+    Each item is ``(file name, YAML documents)``. Documents merge by kind and name:
+    ``portSelector.ports`` and ``ingress`` of a later document replace the earlier lists,
+    a set protocol overwrites, and ``$patch: delete`` removes the document. A default
+    action of ``accept`` cannot override ``block`` (Talos merges only non-zero scalars).
+    """
+    default: Action = "accept"
+    has_default = False
+    rules: dict[str, RuleConfig] = {}
+    for where, documents in patches:
+        for index, data in enumerate(documents, start=1):
+            if not isinstance(data, Mapping):
+                continue
+            doc = parse_document(data, f"{where}: document {index}")
+            if doc is None:
+                continue
+            delete = data.get("$patch") == "delete"
+            if isinstance(doc, DefaultActionConfig):
+                if delete:
+                    default, has_default = "accept", False
+                else:
+                    has_default = True
+                    if doc.ingress == "block":
+                        default = "block"
+                continue
+            if delete:
+                rules.pop(doc.name, None)
+                continue
+            old = rules.get(doc.name)
+            if old is not None:
+                doc = _merge_rule(old, doc, data)
+            rules[doc.name] = doc
+    firewall = Firewall(default, tuple(rules.values()), has_default)
+    try:
+        firewall.check()
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    return firewall
+
+
+def _merge_rule(old: RuleConfig, new: RuleConfig, data: Mapping[str, Any]) -> RuleConfig:
+    selector = data.get("portSelector") or {}
+    ports = new.ports if selector.get("ports") else old.ports
+    protocol = new.portSelector.protocol or old.portSelector.protocol
+    ingress = new.ingress if data.get("ingress") else old.ingress
+    return RuleConfig(
+        name=old.name,
+        portSelector=PortSelector(ports=ports, protocol=protocol),
+        ingress=ingress,
+    )
