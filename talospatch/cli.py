@@ -18,7 +18,7 @@ from talospatch import __version__
 from talospatch.errors import BadInput, TalospatchError
 
 if TYPE_CHECKING:
-    from talospatch.expand import GenOptions, Generated
+    from talospatch.expand import Generated, GenOptions
 
 app = typer.Typer(
     name="talospatch",
@@ -157,6 +157,10 @@ def gen(
     from talospatch.talosdocs import apply_patches
     from talospatch.yamlio import load_all
 
+    if output is not None:
+        from talospatch.output import check_target
+
+        check_target(output)
     opts = _gen_options(
         role, subnet, cni, tunnel, controlplane, workers, admin, pod_subnet, addons,
         nodeport, nodeport_from, profiles_dir,
@@ -166,16 +170,16 @@ def gen(
     # Validate what will be written, as Talos will read it.
     if apply_patches([("output", load_all(text, "output"))]) != generated.firewall:
         raise TalospatchError("the rendered patch does not read back as the generated rules")
-    warn(
-        "apply with talosctl ... --mode=try, so a mistake reverts after a minute "
-        "instead of locking you out"
-    )
     if output is None:
         sys.stdout.write(text)
     else:
         from talospatch.output import write_atomic
 
         write_atomic(output, text)
+    warn(
+        "apply with talosctl ... --mode=try, so a mistake reverts after a minute "
+        "instead of locking you out"
+    )
 
 
 @app.command()

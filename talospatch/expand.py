@@ -71,7 +71,7 @@ def parse_network(text: str, option: str, *, allow_address: bool) -> Network:
             f"{option} {text!r}: {addr_text!r} is not an IP address (want e.g. 192.168.30.0/24)"
         ) from None
     max_len = address.max_prefixlen
-    if not prefix_text.isdigit() or int(prefix_text) > max_len:
+    if not (prefix_text.isascii() and prefix_text.isdigit()) or int(prefix_text) > max_len:
         raise BadInput(
             f"{option} {text!r}: prefix length must be 0-{max_len} for IPv{address.version}"
         )
@@ -208,7 +208,7 @@ def normalized_command(opts: GenOptions, sources: Sources, tunnels: list[str], c
         if getattr(opts, attr):
             for net in sources.groups[group]:
                 words += [option, str(net)]
-    if opts.nodeport:
+    if opts.nodeport or "nodeport" in opts.addons:
         words.append("--nodeport")
     for name in sorted(set(opts.addons) - {"nodeport"}):
         words += ["--with", name]
@@ -226,7 +226,7 @@ def expand(opts: GenOptions, catalog: Catalog | None = None) -> Generated:
     selected, tunnels = _select(opts, catalog)
 
     rules: list[GeneratedRule] = []
-    owner: dict[str, str] = {}
+    owner: dict[str, LoadedProfile] = {}
     used_groups: set[str] = set()
     warnings: list[str] = []
     for loaded in selected:
@@ -246,9 +246,10 @@ def expand(opts: GenOptions, catalog: Catalog | None = None) -> Generated:
             for name, proto in entry.document_names():
                 if name in owner:
                     raise BadInput(
-                        f"rule {name} is defined by both profile {owner[name]} and {loaded.name}"
+                        f"{loaded.path}: rule {name}: the name is already used by profile "
+                        f"{owner[name].name} ({owner[name].path}); rule names must be unique"
                     )
-                owner[name] = loaded.name
+                owner[name] = loaded
                 document = RuleConfig(
                     name=name,
                     portSelector=PortSelector(ports=entry.ports, protocol=proto),

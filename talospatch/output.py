@@ -10,15 +10,26 @@ from pathlib import Path
 from talospatch.errors import BadInput
 
 
+def check_target(path: str) -> Path:
+    """Fail early, before any work, when ``path`` cannot be an output file."""
+    if not path:
+        raise BadInput("--output needs a file name")
+    target = Path(path)
+    folder = target.parent
+    if not folder.is_dir():
+        raise BadInput(f"--output {path}: folder {folder} does not exist")
+    if target.is_dir():
+        raise BadInput(f"--output {path}: is a directory")
+    return target
+
+
 def write_atomic(path: str, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
 
     On any error the previous file, if any, is untouched and no new file appears.
     """
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise BadInput(f"--output {path}: folder {folder} does not exist")
+    target = check_target(path)
+    folder = target.parent
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:

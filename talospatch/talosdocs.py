@@ -16,15 +16,15 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from talospatch.errors import BadInput
 
-API_VERSION = "v1alpha1"
-RULE_KIND = "NetworkRuleConfig"
-DEFAULT_ACTION_KIND = "NetworkDefaultActionConfig"
+API_VERSION: Final = "v1alpha1"
+RULE_KIND: Final = "NetworkRuleConfig"
+DEFAULT_ACTION_KIND: Final = "NetworkDefaultActionConfig"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Protocol = Literal["tcp", "udp", "icmp", "icmpv6"]
