@@ -3,7 +3,7 @@
 The goldens come from /work/shared/reference/talos-firewall.md (§2.4, §2.6, §2.7). The
 round-trip tests load ``render()`` into a fresh network namespace with ``nft -f`` and
 compare ``nft list ruleset`` with it rule for rule, per chain (root + nft + ip netns
-needed: skipped without them, failed under ``CI=true``; see ``tests/conftest.py``).
+needed: skipped without them, failed under ``CI=true``; see ``tests/netlab.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import require_netns_nft
+from netlab import ensure_netns
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -582,7 +582,7 @@ def test_normalize_listing_keeps_chain_structure() -> None:
 @pytest.fixture
 def netns() -> Iterator[str]:
     """A fresh network namespace, deleted afterwards."""
-    require_netns_nft()
+    ensure_netns()
     name = f"tp-nft-{uuid.uuid4().hex[:10]}"
     subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
     try:
@@ -725,7 +725,7 @@ def _firewalls(draw: st.DrawFn) -> tuple[Firewall, NodeContext]:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=_firewalls())
 def test_kernel_round_trip_random_firewalls(case: tuple[Firewall, NodeContext]) -> None:
-    require_netns_nft()
+    ensure_netns()
     fw, ctx = case
     rendered = render(compile_firewall(fw, ctx))
     name = f"tp-nft-{uuid.uuid4().hex[:10]}"
@@ -740,21 +740,3 @@ def test_kernel_round_trip_random_firewalls(case: tuple[Firewall, NodeContext]) 
 
 
 # -- the capability check itself -----------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("ci", "outcome"),
-    [
-        pytest.param("true", pytest.fail.Exception, id="ci-fails"),
-        pytest.param("", pytest.skip.Exception, id="local-skips"),
-    ],
-)
-def test_missing_capability_skips_locally_and_fails_on_ci(
-    ci: str, outcome: type[BaseException], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import conftest
-
-    monkeypatch.setattr(conftest, "netns_nft_missing", lambda: "needs root (nft and ip netns)")
-    monkeypatch.setenv("CI", ci)
-    with pytest.raises(outcome, match="needs root"):
-        conftest.require_netns_nft()
