@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import sys
 import traceback
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from talospatch import __version__
-from talospatch.errors import BadInput, TalospatchError
+from talospatch.errors import BadInput, CheckFailed, TalospatchError
 
 if TYPE_CHECKING:
     from talospatch.expand import Generated, GenOptions
+    from talospatch.nft import NodeContext
+    from talospatch.talosdocs import Firewall
 
 app = typer.Typer(
     name="talospatch",
@@ -105,6 +107,7 @@ def _gen_options(
     nodeport: bool,
     nodeport_from: list[str],
     profiles_dir: str | None,
+    guard_from: list[str] | None = None,
 ) -> GenOptions:
     from talospatch.expand import GenOptions
 
@@ -121,6 +124,7 @@ def _gen_options(
         nodeport=nodeport,
         nodeport_from=tuple(nodeport_from),
         profiles_dir=profiles_dir,
+        guard_from=tuple(guard_from or ()),
     )
 
 
@@ -151,6 +155,14 @@ def gen(
         str | None,
         typer.Option("--output", "-o", help="Write the patch to FILE (atomically) instead of stdout."),
     ] = None,
+    guard_from: Annotated[
+        list[str],
+        typer.Option(
+            "--from",
+            help="Address where talosctl/kubectl run (repeatable): refuse a patch that cuts it off "
+            "from apid 50000/tcp (and 6443/tcp on control planes).",
+        ),
+    ] = [],  # noqa: B006
 ) -> None:
     """Write the firewall patch: default deny plus one allow rule per service."""
     from talospatch.render import render
@@ -163,9 +175,16 @@ def gen(
         check_target(output)
     opts = _gen_options(
         role, subnet, cni, tunnel, controlplane, workers, admin, pod_subnet, addons,
-        nodeport, nodeport_from, profiles_dir,
+        nodeport, nodeport_from, profiles_dir, guard_from,
     )
     generated = _generate(opts)
+    if guard_from:
+        from talospatch.guard import lockouts
+        from talospatch.nft import NodeContext
+
+        problems = lockouts(generated, NodeContext(pod_subnets=generated.pod_subnets))
+        if problems:
+            raise CheckFailed("\n".join(problems))
     text = render(generated)
     # Validate what will be written, as Talos will read it.
     if apply_patches([("output", load_all(text, "output"))]) != generated.firewall:
@@ -176,10 +195,11 @@ def gen(
         from talospatch.output import write_atomic
 
         write_atomic(output, text)
-    warn(
-        "apply with talosctl ... --mode=try, so a mistake reverts after a minute "
-        "instead of locking you out"
-    )
+    if not guard_from:
+        warn(
+            "apply with talosctl ... --mode=try, so a mistake reverts after a minute "
+            "instead of locking you out (gen --from ADDR checks that ADDR keeps access)"
+        )
 
 
 @app.command()
@@ -219,6 +239,161 @@ def explain(
         sys.stdout.write(table_text(header, body))
 
 
+Patches = Annotated[
+    list[str] | None,
+    typer.Argument(help="Patch files applied in order, as talosctl would ('-' reads stdin)."),
+]
+OptionalRole = Annotated[
+    str | None, typer.Option("--role", help="Instead of patch files: the role profile, as for gen.")
+]
+NodeIp = Annotated[
+    list[str],
+    typer.Option("--node-ip", help="The node's address (repeatable); without one Talos builds no prerouting chain."),
+]
+ServiceSubnet = Annotated[
+    list[str],
+    typer.Option("--service-subnet", help="Service subnet, CIDR (repeatable; default 10.96.0.0/12)."),
+]
+NoHostDns = Annotated[
+    bool,
+    typer.Option("--no-host-dns", help="The cluster has forwardKubeDNSToHost off (Talos default: on)."),
+]
+
+
+def _node_firewall(
+    patches: list[str] | None,
+    opts: GenOptions,
+    node_ip: list[str],
+    service_subnet: list[str],
+    no_host_dns: bool,
+) -> tuple[Firewall, NodeContext]:
+    """The firewall from patch files or from gen's options, and the node around it."""
+    from talospatch.expand import parse_address, parse_network
+    from talospatch.nft import NodeContext
+
+    if patches and opts.role:
+        raise BadInput("give patch files or --role with gen's options, not both")
+    services = tuple(parse_network(s, "--service-subnet", allow_address=False) for s in service_subnet)
+    context_args: dict[str, Any] = {
+        "node_ips": tuple(parse_address(a, "--node-ip") for a in node_ip),
+        "host_dns": not no_host_dns,
+    }
+    if services:
+        context_args["service_subnets"] = services
+    if patches:
+        from talospatch.patchfiles import load_firewall
+
+        given = [name for name, value in (
+            ("--subnet", opts.subnets), ("--controlplane", opts.controlplane), ("--workers", opts.workers),
+            ("--admin", opts.admins), ("--with", opts.addons), ("--nodeport", opts.nodeport),
+            ("--nodeport-from", opts.nodeport_from), ("--tunnel", opts.tunnel),
+            ("--profiles-dir", opts.profiles_dir),
+        ) if value]
+        if given:
+            raise BadInput(f"{given[0]} is an option of gen's profiles; with patch files it does not apply")
+        firewall = load_firewall(patches)
+        if opts.pod_subnets:
+            context_args["pod_subnets"] = tuple(
+                parse_network(p, "--pod-subnet", allow_address=False) for p in opts.pod_subnets
+            )
+        return firewall, NodeContext(**context_args)
+    if not opts.role:
+        raise BadInput("give patch files (or - for stdin), or --role and --subnet as for gen")
+    generated = _generate(opts)
+    context_args["pod_subnets"] = generated.pod_subnets
+    return generated.firewall, NodeContext(**context_args)
+
+
+@app.command()
+def nft(
+    patches: Patches = None,
+    role: OptionalRole = None,
+    subnet: Subnet = [],  # noqa: B006
+    cni: Cni = "cilium",
+    tunnel: Tunnel = None,
+    controlplane: ControlPlane = [],  # noqa: B006
+    workers: Workers = [],  # noqa: B006
+    admin: Admin = [],  # noqa: B006
+    pod_subnet: PodSubnet = [],  # noqa: B006
+    addons: With = [],  # noqa: B006
+    nodeport: NodePort = False,
+    nodeport_from: NodePortFrom = [],  # noqa: B006
+    profiles_dir: ProfilesDir = None,
+    node_ip: NodeIp = [],  # noqa: B006
+    service_subnet: ServiceSubnet = [],  # noqa: B006
+    no_host_dns: NoHostDns = False,
+    comments: Annotated[
+        bool, typer.Option("--comments", help="Name each rule's origin in an nft comment.")
+    ] = False,
+) -> None:
+    """Print the nftables ruleset Talos builds from the documents (load it with nft -f)."""
+    from talospatch.nft import compile_firewall, render
+
+    opts = _gen_options(
+        role or "", subnet, cni, tunnel, controlplane, workers, admin, pod_subnet, addons,
+        nodeport, nodeport_from, profiles_dir,
+    )
+    firewall, context = _node_firewall(patches, opts, node_ip, service_subnet, no_host_dns)
+    sys.stdout.write(render(compile_firewall(firewall, context), comments=comments))
+
+
+@app.command()
+def query(
+    patches: Patches = None,
+    sources: Annotated[
+        list[str], typer.Option("--from", help="Source address to ask about (repeatable).")
+    ] = [],  # noqa: B006
+    ports: Annotated[
+        list[str], typer.Option("--port", help="PORT/tcp or PORT/udp to ask about (repeatable).")
+    ] = [],  # noqa: B006
+    role: OptionalRole = None,
+    subnet: Subnet = [],  # noqa: B006
+    cni: Cni = "cilium",
+    tunnel: Tunnel = None,
+    controlplane: ControlPlane = [],  # noqa: B006
+    workers: Workers = [],  # noqa: B006
+    admin: Admin = [],  # noqa: B006
+    pod_subnet: PodSubnet = [],  # noqa: B006
+    addons: With = [],  # noqa: B006
+    nodeport: NodePort = False,
+    nodeport_from: NodePortFrom = [],  # noqa: B006
+    profiles_dir: ProfilesDir = None,
+    node_ip: NodeIp = [],  # noqa: B006
+    service_subnet: ServiceSubnet = [],  # noqa: B006
+    no_host_dns: NoHostDns = False,
+) -> None:
+    """Can this source reach this port? Exit 0 when every answer is allowed, 1 otherwise."""
+    from talospatch.expand import parse_address
+    from talospatch.reach import Reach, parse_port_spec
+
+    if not sources or not ports:
+        raise BadInput("query needs --from ADDRESS and --port PORT/PROTOCOL")
+    addresses = [parse_address(a, "--from") for a in sources]
+    specs = [parse_port_spec(p, "--port") for p in ports]
+    opts = _gen_options(
+        role or "", subnet, cni, tunnel, controlplane, workers, admin, pod_subnet, addons,
+        nodeport, nodeport_from, profiles_dir,
+    )
+    firewall, context = _node_firewall(patches, opts, node_ip, service_subnet, no_host_dns)
+    reach = Reach(firewall, context)
+    answers = {(a, spec): reach.query(a, spec[0], spec[1]) for a in addresses for spec in specs}
+    if len(answers) == 1:
+        sys.stdout.write(f"{next(iter(answers.values())).reason}\n")
+    else:
+        from talospatch.explain import table_text
+
+        labels = [f"{port}/{proto}" for port, proto in specs]
+        grid = [
+            [str(a), *("allowed" if answers[(a, spec)].allowed else "dropped" for spec in specs)]
+            for a in addresses
+        ]
+        sys.stdout.write(table_text(["from", *labels], grid) + "\n")
+        for (address, (port, proto)), answer in answers.items():
+            sys.stdout.write(f"{address} {port}/{proto}: {answer.reason}\n")
+    if not all(answer.allowed for answer in answers.values()):
+        raise typer.Exit(1)
+
+
 @profiles_app.command("list")
 def profiles_list(profiles_dir: ProfilesDir = None) -> None:
     """List the profiles: name, kind and what each covers."""
@@ -251,7 +426,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
         app(args=argv, prog_name="talospatch")
     except TalospatchError as exc:
         if isinstance(exc, BadInput) or exc.exit_code != 4:
-            sys.stderr.write(f"talospatch: error: {exc}\n")
+            for line in str(exc).splitlines():
+                sys.stderr.write(f"talospatch: error: {line}\n")
         else:
             traceback.print_exc()
             sys.stderr.write(f"talospatch: internal error: {exc}; please report this as a bug\n")

@@ -42,6 +42,16 @@ class GenOptions:
     nodeport: bool = False
     nodeport_from: tuple[str, ...] = ()
     profiles_dir: str | None = None
+    # gen --from: addresses that must keep reaching the role's management ports.
+    guard_from: tuple[str, ...] = ()
+
+
+def parse_address(text: str, option: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An IP address from the command line (not a CIDR)."""
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        raise BadInput(f"{option} {text!r} is not an IP address (want e.g. 196.45.28.20)") from None
 
 
 def parse_network(text: str, option: str, *, allow_address: bool) -> Network:
@@ -126,6 +136,10 @@ class Generated:
     command: str
     rules: list[GeneratedRule]
     warnings: list[str] = field(default_factory=list)
+    # The role's management ports (``PORT/proto``) that the lockout guard checks.
+    lockout_ports: tuple[str, ...] = ()
+    # The pod subnets, for the pod/service rules of the compiled ruleset.
+    pod_subnets: tuple[Network, ...] = ()
 
     @property
     def firewall(self) -> Firewall:
@@ -214,6 +228,9 @@ def normalized_command(opts: GenOptions, sources: Sources, tunnels: list[str], c
         words += ["--with", name]
     if opts.profiles_dir is not None:
         words += ["--profiles-dir", opts.profiles_dir]
+    guarded = {parse_address(a, "--from") for a in opts.guard_from}
+    for address in sorted(guarded, key=lambda a: (a.version, int(a))):
+        words += ["--from", str(address)]
     return shlex.join(words)
 
 
@@ -290,4 +307,9 @@ def expand(opts: GenOptions, catalog: Catalog | None = None) -> Generated:
     except ValueError as exc:  # a profile combination Talos would reject
         raise BadInput(str(exc)) from None
     command = normalized_command(opts, sources, tunnels, bool(selected[1].profile.tunnels))
-    return Generated(opts, command, rules, warnings)
+    return Generated(
+        opts, command, rules, warnings,
+        # apid is on every Talos node: a custom role without a list still guards it.
+        lockout_ports=selected[0].profile.lockout or ("50000/tcp",),
+        pod_subnets=tuple(sources.groups["pods"]),
+    )

@@ -84,6 +84,8 @@ class Profile(_Strict):
     roles: tuple[str, ...] = ()
     # Overlay choices for ``--tunnel`` (CNI profiles); rules carry the matching ``tunnel``.
     tunnels: tuple[str, ...] = ()
+    # Role profiles: ports that every ``gen --from`` address must still reach.
+    lockout: tuple[str, ...] = ()
     # Warnings printed when another named profile is selected too.
     warn_with: dict[str, str] = {}
     rules: tuple[ProfileRule, ...] = ()
@@ -112,6 +114,12 @@ def _builtin_files() -> list[tuple[str, str]]:
 def _check_profile(profile: Profile, where: str) -> None:
     if profile.tunnels and profile.kind != "cni":
         raise BadInput(f"{where}: tunnels: only a cni profile has tunnels")
+    if profile.lockout and profile.kind != "role":
+        raise BadInput(f"{where}: lockout: only a role profile has lockout ports")
+    for spec in profile.lockout:
+        port, _, proto = spec.partition("/")
+        if not (port.isascii() and port.isdigit() and int(port) <= 65535 and proto in ("tcp", "udp")):
+            raise BadInput(f"{where}: lockout: {spec!r} is not PORT/tcp or PORT/udp")
     for rule in profile.rules:
         if rule.tunnel is not None and rule.tunnel not in profile.tunnels:
             valid = ", ".join(profile.tunnels) or "none declared"

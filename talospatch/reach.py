@@ -160,6 +160,17 @@ def _address(value: IPAddress | str, what: str) -> IPAddress:
         raise BadInput(f"invalid {what} address: {value!r}") from None
 
 
+def parse_port_spec(text: str, option: str) -> tuple[int, Protocol]:
+    """``PORT/PROTOCOL`` such as ``50000/tcp`` or ``8472/udp``; a bare port is TCP."""
+    port_text, _, proto_text = text.strip().partition("/")
+    proto = (proto_text or "tcp").lower()
+    if not (port_text.isascii() and port_text.isdigit()) or int(port_text) > 65535:
+        raise BadInput(f"{option} {text!r}: the port must be 0-65535 (want e.g. 50000/tcp)")
+    if proto not in ("tcp", "udp"):
+        raise BadInput(f"{option} {text!r}: the protocol must be tcp or udp (want e.g. 50000/tcp)")
+    return int(port_text), "tcp" if proto == "tcp" else "udp"
+
+
 def _nets(networks: list[Network]) -> str:
     return ", ".join(str(n) for n in networks)
 

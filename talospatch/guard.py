@@ -1,0 +1,34 @@
+"""The lockout guard: every ``--from`` address must still reach the node's management ports.
+
+The ports come from the role profile's ``lockout`` list (apid 50000/tcp on every role,
+and the Kubernetes API 6443/tcp on control-plane nodes); the verdicts come from the same
+evaluator as ``talospatch query``, on the compiled ruleset.
+"""
+
+from __future__ import annotations
+
+from talospatch.expand import Generated, parse_address
+from talospatch.nft import NodeContext
+from talospatch.reach import Reach, parse_port_spec
+
+
+def lockouts(generated: Generated, context: NodeContext) -> list[str]:
+    """One line per (``--from`` address, port) the patch would cut off, with the fix."""
+    addresses = [parse_address(s, "--from") for s in generated.options.guard_from]
+    ports = [parse_port_spec(p, "lockout") for p in generated.lockout_ports]
+    reach = Reach(generated.firewall, context)
+    problems = []
+    for address in addresses:
+        for port, protocol in ports:
+            answer = reach.query(address, port, protocol)
+            if answer.allowed:
+                continue
+            takes_admin = any(
+                "admins" in r.entry.from_
+                and r.document.protocol == protocol
+                and any(port in p for p in r.document.ports)
+                for r in generated.rules
+            )
+            fix = f"add --admin {address}" if takes_admin else "no rule for this port takes --admin"
+            problems.append(f"lockout: {address} would lose {port}/{protocol} ({answer.reason}); {fix}")
+    return problems

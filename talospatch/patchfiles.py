@@ -1,0 +1,33 @@
+"""Read Talos patch files (``-`` is standard input) into the firewall they configure."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from talospatch.errors import BadInput
+from talospatch.talosdocs import Firewall, apply_patches
+from talospatch.yamlio import load_all
+
+
+def read_text(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{path}: cannot read: {exc}") from None
+
+
+def load_firewall(paths: Sequence[str]) -> Firewall:
+    """Apply the patch files in order, as ``talosctl --config-patch`` would."""
+    patches: list[tuple[str, list[Mapping[str, Any]]]] = []
+    for path in paths:
+        where = "stdin" if path == "-" else path
+        documents = load_all(read_text(path), where)
+        patches.append((where, [d for d in documents if isinstance(d, dict)]))
+    return apply_patches(patches)
