@@ -8,7 +8,6 @@ shape of the files and checks them; the ports live in the YAML.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -103,6 +102,7 @@ class LoadedProfile:
 
 
 def _builtin_files() -> list[tuple[str, str]]:
+    """``(file name, text)`` of every built-in profile."""
     folder = resources.files("talospatch") / "profiles"
     return sorted(
         (entry.name, entry.read_text(encoding="utf-8"))
@@ -167,19 +167,23 @@ def parse_profile(name: str, text: str, where: str) -> LoadedProfile:
 
 
 class Catalog:
-    """All profiles by name: the built-in ones, then those of ``--profiles-dir``."""
+    """All profiles by name: the built-in ones, then those of ``--profiles-dir``.
 
-    def __init__(self, profiles: Iterable[LoadedProfile]) -> None:
-        self._by_name: dict[str, LoadedProfile] = {}
-        for loaded in profiles:
-            self._by_name[loaded.name] = loaded
+    Built-in profiles are parsed when first asked for (parsing YAML is most of the time a
+    ``gen`` takes); the user's own files are all checked at once, so a broken one is
+    reported even when it is not selected.
+    """
+
+    def __init__(self, sources: dict[str, tuple[str, str]], parsed: dict[str, LoadedProfile]) -> None:
+        self._sources = sources  # name -> (where, text), not parsed yet
+        self._parsed = parsed
 
     @classmethod
     def load(cls, profiles_dir: str | None = None) -> Catalog:
-        loaded = [
-            parse_profile(file.removesuffix(".yaml"), text, f"profiles/{file}")
-            for file, text in _builtin_files()
-        ]
+        sources = {
+            file.removesuffix(".yaml"): (f"profiles/{file}", text) for file, text in _builtin_files()
+        }
+        parsed: dict[str, LoadedProfile] = {}
         if profiles_dir is not None:
             folder = Path(profiles_dir)
             if not folder.is_dir():
@@ -189,24 +193,37 @@ class Catalog:
                     text = path.read_text(encoding="utf-8")
                 except (OSError, UnicodeDecodeError) as exc:
                     raise BadInput(f"{path}: cannot read: {exc}") from None
-                loaded.append(parse_profile(path.stem, text, str(path)))
-        return cls(loaded)
+                sources.pop(path.stem, None)
+                parsed[path.stem] = parse_profile(path.stem, text, str(path))
+        return cls(sources, parsed)
+
+    def _lookup(self, name: str) -> LoadedProfile | None:
+        if name not in self._parsed and name in self._sources:
+            where, text = self._sources.pop(name)
+            self._parsed[name] = parse_profile(name, text, where)
+        return self._parsed.get(name)
+
+    def _every(self) -> dict[str, LoadedProfile]:
+        for name in list(self._sources):
+            self._lookup(name)
+        return self._parsed
 
     def names(self, kind: Kind) -> list[str]:
-        return sorted(n for n, p in self._by_name.items() if p.kind == kind)
+        return sorted(n for n, p in self._every().items() if p.kind == kind)
 
     def all(self) -> list[LoadedProfile]:
-        return [self._by_name[n] for kind in KINDS for n in self.names(kind)]
+        every = self._every()
+        return [every[n] for kind in KINDS for n in self.names(kind)]
 
     def get(self, name: str, kind: Kind) -> LoadedProfile:
-        loaded = self._by_name.get(name)
+        loaded = self._lookup(name)
         if loaded is None or loaded.kind != kind:
             label = {"role": "role", "cni": "CNI", "addon": "add-on"}[kind]
             raise BadInput(f"unknown {label} {name!r}; valid: {', '.join(self.names(kind))}")
         return loaded
 
     def find(self, name: str) -> LoadedProfile:
-        loaded = self._by_name.get(name)
+        loaded = self._lookup(name)
         if loaded is None:
-            raise BadInput(f"unknown profile {name!r}; valid: {', '.join(sorted(self._by_name))}")
+            raise BadInput(f"unknown profile {name!r}; valid: {', '.join(sorted(self._every()))}")
         return loaded

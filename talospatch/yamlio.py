@@ -18,7 +18,7 @@ from talospatch.errors import BadInput
 
 
 def _loader() -> YAML:
-    yaml = YAML(typ="safe", pure=True)
+    yaml = YAML(typ="safe")  # the C parser from ruamel.yaml.clib when installed
     yaml.allow_duplicate_keys = False
     return yaml
 
