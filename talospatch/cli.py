@@ -8,8 +8,13 @@ one line on stderr and its exit code; anything else is a bug (exit 4, with a tra
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import sys
 import traceback
+import typing
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
@@ -55,77 +60,116 @@ def _root(
 
 
 # Options shared by gen, explain, nft and query.
-Role = Annotated[str, typer.Option("--role", help="Node role profile: controlplane or worker.")]
+Role = Annotated[str, typer.Option("--role", metavar="NAME", help="Node role profile: controlplane or worker.")]
 Subnet = Annotated[
     list[str],
-    typer.Option("--subnet", help="Node subnet, CIDR (repeatable; IPv4 and/or IPv6). Required."),
+    typer.Option("--subnet", metavar="CIDR", help="Node subnet, CIDR (repeatable; IPv4 and/or IPv6). Required."),
 ]
-Cni = Annotated[str, typer.Option("--cni", help="CNI profile: cilium, flannel, calico or none.")]
+Cni = Annotated[str, typer.Option("--cni", metavar="NAME", help="CNI profile: cilium, flannel, calico or none.")]
 Tunnel = Annotated[
     str | None,
-    typer.Option("--tunnel", help="Cilium overlay: vxlan, geneve or both (default both)."),
+    typer.Option("--tunnel", metavar="NAME", help="Cilium overlay: vxlan, geneve or both (default both)."),
 ]
 ControlPlane = Annotated[
     list[str],
-    typer.Option("--controlplane", help="Control-plane node IP or CIDR (repeatable; default: --subnet)."),
+    typer.Option(
+        "--controlplane", metavar="IP|CIDR", help="Control-plane node IP or CIDR (repeatable; default: --subnet)."
+    ),
 ]
 Workers = Annotated[
-    list[str], typer.Option("--workers", help="Worker node CIDR (repeatable; default: --subnet).")
+    list[str], typer.Option("--workers", metavar="IP|CIDR", help="Worker node CIDR (repeatable; default: --subnet).")
 ]
 Admin = Annotated[
     list[str],
-    typer.Option("--admin", help="Admin workstation IP or CIDR allowed to apid and the API (repeatable)."),
+    typer.Option(
+        "--admin", metavar="IP|CIDR", help="Admin workstation IP or CIDR allowed to apid and the API (repeatable)."
+    ),
 ]
 PodSubnet = Annotated[
     list[str],
-    typer.Option("--pod-subnet", help="Pod subnet, CIDR (repeatable; default 10.244.0.0/16)."),
+    typer.Option("--pod-subnet", metavar="CIDR", help="Pod subnet, CIDR (repeatable; default 10.244.0.0/16)."),
 ]
-With = Annotated[list[str], typer.Option("--with", help="Add-on profile (repeatable).")]
-NodePort = Annotated[
-    bool, typer.Option("--nodeport", help="Open NodePorts 30000-32767 tcp+udp (workers).")
-]
+With = Annotated[list[str], typer.Option("--with", metavar="ADDON", help="Add-on profile (repeatable).")]
+NodePort = Annotated[bool, typer.Option("--nodeport", help="Open NodePorts 30000-32767 tcp+udp (workers).")]
 NodePortFrom = Annotated[
     list[str],
-    typer.Option("--nodeport-from", help="Extra NodePort client IP or CIDR (repeatable)."),
+    typer.Option("--nodeport-from", metavar="IP|CIDR", help="Extra NodePort client IP or CIDR (repeatable)."),
 ]
 ProfilesDir = Annotated[
     str | None,
-    typer.Option("--profiles-dir", help="Folder of profile YAML files that add to or replace the built-in ones."),
+    typer.Option(
+        "--profiles-dir", metavar="DIR", help="Folder of profile YAML files that add to or replace the built-in ones."
+    ),
 ]
 
 
-def _gen_options(
-    role: str,
-    subnet: list[str],
-    cni: str,
-    tunnel: str | None,
-    controlplane: list[str],
-    workers: list[str],
-    admin: list[str],
-    pod_subnet: list[str],
-    addons: list[str],
-    nodeport: bool,
-    nodeport_from: list[str],
-    profiles_dir: str | None,
-    guard_from: list[str] | None = None,
-) -> GenOptions:
-    from talospatch.expand import GenOptions
+# gen's options, shared by gen, explain, nft and query: (name, annotation, default).
+_GEN_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
+    ("subnet", Subnet, []),
+    ("cni", Cni, "cilium"),
+    ("tunnel", Tunnel, None),
+    ("controlplane", ControlPlane, []),
+    ("workers", Workers, []),
+    ("admin", Admin, []),
+    ("pod_subnet", PodSubnet, []),
+    ("addons", With, []),
+    ("nodeport", NodePort, False),
+    ("nodeport_from", NodePortFrom, []),
+    ("profiles_dir", ProfilesDir, None),
+)
+OptionalRole = Annotated[
+    str | None, typer.Option("--role", metavar="NAME", help="Instead of patch files: the role profile, as for gen.")
+]
 
-    return GenOptions(
-        role=role,
-        subnets=tuple(subnet),
-        cni=cni,
-        tunnel=tunnel,
-        controlplane=tuple(controlplane),
-        workers=tuple(workers),
-        admins=tuple(admin),
-        pod_subnets=tuple(pod_subnet),
-        addons=tuple(addons),
-        nodeport=nodeport,
-        nodeport_from=tuple(nodeport_from),
-        profiles_dir=profiles_dir,
-        guard_from=tuple(guard_from or ()),
-    )
+
+def with_gen_options(*, role_required: bool) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command gen's options; it receives them as one ``GenOptions`` named ``opts``.
+
+    ``--role`` and the shared options come first in ``--help``, then the command's own;
+    ``--role`` is required or optional (then ``opts.role`` is ``""`` when not given).
+    """
+
+    def decorate(func: Callable[..., None]) -> Callable[..., None]:
+        hints = typing.get_type_hints(func, localns={"GenOptions": object}, include_extras=True)
+        own = [
+            p.replace(annotation=hints[p.name]) for p in inspect.signature(func).parameters.values() if p.name != "opts"
+        ]
+        keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        role = inspect.Parameter(
+            "role",
+            keyword,
+            annotation=Role if role_required else OptionalRole,
+            default=inspect.Parameter.empty if role_required else None,
+        )
+        shared = [inspect.Parameter(n, keyword, annotation=a, default=d) for n, a, d in _GEN_OPTIONS]
+        parameters = [role, *shared, *own]
+
+        @functools.wraps(func)
+        def command(**kwargs: Any) -> None:
+            from talospatch.expand import GenOptions
+
+            values = {name: kwargs.pop(name) for name in ("role", *(n for n, _, _ in _GEN_OPTIONS))}
+            opts = GenOptions(
+                role=values["role"] or "",
+                subnets=tuple(values["subnet"]),
+                cni=values["cni"],
+                tunnel=values["tunnel"],
+                controlplane=tuple(values["controlplane"]),
+                workers=tuple(values["workers"]),
+                admins=tuple(values["admin"]),
+                pod_subnets=tuple(values["pod_subnet"]),
+                addons=tuple(values["addons"]),
+                nodeport=values["nodeport"],
+                nodeport_from=tuple(values["nodeport_from"]),
+                profiles_dir=values["profiles_dir"],
+            )
+            func(opts=opts, **kwargs)
+
+        command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in parameters}
+        return command
+
+    return decorate
 
 
 def _generate(opts: GenOptions) -> Generated:
@@ -138,31 +182,22 @@ def _generate(opts: GenOptions) -> Generated:
 
 
 @app.command()
+@with_gen_options(role_required=True)
 def gen(
-    role: Role,
-    subnet: Subnet = [],  # noqa: B006 (typer reads the default, never mutates it)
-    cni: Cni = "cilium",
-    tunnel: Tunnel = None,
-    controlplane: ControlPlane = [],  # noqa: B006
-    workers: Workers = [],  # noqa: B006
-    admin: Admin = [],  # noqa: B006
-    pod_subnet: PodSubnet = [],  # noqa: B006
-    addons: With = [],  # noqa: B006
-    nodeport: NodePort = False,
-    nodeport_from: NodePortFrom = [],  # noqa: B006
-    profiles_dir: ProfilesDir = None,
+    opts: GenOptions,
     output: Annotated[
         str | None,
-        typer.Option("--output", "-o", help="Write the patch to FILE (atomically) instead of stdout."),
+        typer.Option("--output", "-o", metavar="FILE", help="Write the patch to FILE (atomically) instead of stdout."),
     ] = None,
     guard_from: Annotated[
         list[str],
         typer.Option(
             "--from",
+            metavar="ADDRESS",
             help="Address where talosctl/kubectl run (repeatable): refuse a patch that cuts it off "
             "from apid 50000/tcp (and 6443/tcp on control planes).",
         ),
-    ] = [],  # noqa: B006
+    ] = [],  # noqa: B006 (typer reads the default, never mutates it)
 ) -> None:
     """Write the firewall patch: default deny plus one allow rule per service."""
     from talospatch.render import render
@@ -173,10 +208,8 @@ def gen(
         from talospatch.output import check_target
 
         check_target(output)
-    opts = _gen_options(
-        role, subnet, cni, tunnel, controlplane, workers, admin, pod_subnet, addons,
-        nodeport, nodeport_from, profiles_dir, guard_from,
-    )
+    if guard_from:
+        opts = dataclasses.replace(opts, guard_from=tuple(guard_from))
     generated = _generate(opts)
     if guard_from:
         from talospatch.guard import lockouts
@@ -203,27 +236,11 @@ def gen(
 
 
 @app.command()
-def explain(
-    role: Role,
-    subnet: Subnet = [],  # noqa: B006
-    cni: Cni = "cilium",
-    tunnel: Tunnel = None,
-    controlplane: ControlPlane = [],  # noqa: B006
-    workers: Workers = [],  # noqa: B006
-    admin: Admin = [],  # noqa: B006
-    pod_subnet: PodSubnet = [],  # noqa: B006
-    addons: With = [],  # noqa: B006
-    nodeport: NodePort = False,
-    nodeport_from: NodePortFrom = [],  # noqa: B006
-    profiles_dir: ProfilesDir = None,
-) -> None:
+@with_gen_options(role_required=True)
+def explain(opts: GenOptions) -> None:
     """Show, per rule, the ports, protocol, who is allowed and why."""
     from talospatch.explain import rows, table_text
 
-    opts = _gen_options(
-        role, subnet, cni, tunnel, controlplane, workers, admin, pod_subnet, addons,
-        nodeport, nodeport_from, profiles_dir,
-    )
     generated = _generate(opts)
     header = ["rule", "ports", "protocol", "allowed sources", "why"]
     body = rows(generated)
@@ -241,18 +258,17 @@ def explain(
 
 Patches = Annotated[
     list[str] | None,
-    typer.Argument(help="Patch files applied in order, as talosctl would ('-' reads stdin)."),
-]
-OptionalRole = Annotated[
-    str | None, typer.Option("--role", help="Instead of patch files: the role profile, as for gen.")
+    typer.Argument(metavar="[PATCH]...", help="Patch files applied in order, as talosctl would ('-' reads stdin)."),
 ]
 NodeIp = Annotated[
     list[str],
-    typer.Option("--node-ip", help="The node's address (repeatable); without one Talos builds no prerouting chain."),
+    typer.Option(
+        "--node-ip", metavar="IP", help="The node's address (repeatable); without one Talos builds no prerouting chain."
+    ),
 ]
 ServiceSubnet = Annotated[
     list[str],
-    typer.Option("--service-subnet", help="Service subnet, CIDR (repeatable; default 10.96.0.0/12)."),
+    typer.Option("--service-subnet", metavar="CIDR", help="Service subnet, CIDR (repeatable; default 10.96.0.0/12)."),
 ]
 NoHostDns = Annotated[
     bool,
@@ -283,12 +299,21 @@ def _node_firewall(
     if patches:
         from talospatch.patchfiles import load_firewall
 
-        given = [name for name, value in (
-            ("--subnet", opts.subnets), ("--controlplane", opts.controlplane), ("--workers", opts.workers),
-            ("--admin", opts.admins), ("--with", opts.addons), ("--nodeport", opts.nodeport),
-            ("--nodeport-from", opts.nodeport_from), ("--tunnel", opts.tunnel),
-            ("--profiles-dir", opts.profiles_dir),
-        ) if value]
+        given = [
+            name
+            for name, value in (
+                ("--subnet", opts.subnets),
+                ("--controlplane", opts.controlplane),
+                ("--workers", opts.workers),
+                ("--admin", opts.admins),
+                ("--with", opts.addons),
+                ("--nodeport", opts.nodeport),
+                ("--nodeport-from", opts.nodeport_from),
+                ("--tunnel", opts.tunnel),
+                ("--profiles-dir", opts.profiles_dir),
+            )
+            if value
+        ]
         if given:
             raise BadInput(f"{given[0]} is an option of gen's profiles; with patch files it does not apply")
         firewall = load_firewall(patches)
@@ -305,59 +330,33 @@ def _node_firewall(
 
 
 @app.command()
+@with_gen_options(role_required=False)
 def nft(
+    opts: GenOptions,
     patches: Patches = None,
-    role: OptionalRole = None,
-    subnet: Subnet = [],  # noqa: B006
-    cni: Cni = "cilium",
-    tunnel: Tunnel = None,
-    controlplane: ControlPlane = [],  # noqa: B006
-    workers: Workers = [],  # noqa: B006
-    admin: Admin = [],  # noqa: B006
-    pod_subnet: PodSubnet = [],  # noqa: B006
-    addons: With = [],  # noqa: B006
-    nodeport: NodePort = False,
-    nodeport_from: NodePortFrom = [],  # noqa: B006
-    profiles_dir: ProfilesDir = None,
     node_ip: NodeIp = [],  # noqa: B006
     service_subnet: ServiceSubnet = [],  # noqa: B006
     no_host_dns: NoHostDns = False,
-    comments: Annotated[
-        bool, typer.Option("--comments", help="Name each rule's origin in an nft comment.")
-    ] = False,
+    comments: Annotated[bool, typer.Option("--comments", help="Name each rule's origin in an nft comment.")] = False,
 ) -> None:
     """Print the nftables ruleset Talos builds from the documents (load it with nft -f)."""
     from talospatch.nft import compile_firewall, render
 
-    opts = _gen_options(
-        role or "", subnet, cni, tunnel, controlplane, workers, admin, pod_subnet, addons,
-        nodeport, nodeport_from, profiles_dir,
-    )
     firewall, context = _node_firewall(patches, opts, node_ip, service_subnet, no_host_dns)
     sys.stdout.write(render(compile_firewall(firewall, context), comments=comments))
 
 
 @app.command()
+@with_gen_options(role_required=False)
 def query(
+    opts: GenOptions,
     patches: Patches = None,
     sources: Annotated[
-        list[str], typer.Option("--from", help="Source address to ask about (repeatable).")
+        list[str], typer.Option("--from", metavar="ADDRESS", help="Source address to ask about (repeatable).")
     ] = [],  # noqa: B006
     ports: Annotated[
-        list[str], typer.Option("--port", help="PORT/tcp or PORT/udp to ask about (repeatable).")
+        list[str], typer.Option("--port", metavar="PORT/PROTO", help="PORT/tcp or PORT/udp to ask about (repeatable).")
     ] = [],  # noqa: B006
-    role: OptionalRole = None,
-    subnet: Subnet = [],  # noqa: B006
-    cni: Cni = "cilium",
-    tunnel: Tunnel = None,
-    controlplane: ControlPlane = [],  # noqa: B006
-    workers: Workers = [],  # noqa: B006
-    admin: Admin = [],  # noqa: B006
-    pod_subnet: PodSubnet = [],  # noqa: B006
-    addons: With = [],  # noqa: B006
-    nodeport: NodePort = False,
-    nodeport_from: NodePortFrom = [],  # noqa: B006
-    profiles_dir: ProfilesDir = None,
     node_ip: NodeIp = [],  # noqa: B006
     service_subnet: ServiceSubnet = [],  # noqa: B006
     no_host_dns: NoHostDns = False,
@@ -370,10 +369,6 @@ def query(
         raise BadInput("query needs --from ADDRESS and --port PORT/PROTOCOL")
     addresses = [parse_address(a, "--from") for a in sources]
     specs = [parse_port_spec(p, "--port") for p in ports]
-    opts = _gen_options(
-        role or "", subnet, cni, tunnel, controlplane, workers, admin, pod_subnet, addons,
-        nodeport, nodeport_from, profiles_dir,
-    )
     firewall, context = _node_firewall(patches, opts, node_ip, service_subnet, no_host_dns)
     reach = Reach(firewall, context)
     answers = {(a, spec): reach.query(a, spec[0], spec[1]) for a in addresses for spec in specs}
@@ -384,8 +379,7 @@ def query(
 
         labels = [f"{port}/{proto}" for port, proto in specs]
         grid = [
-            [str(a), *("allowed" if answers[(a, spec)].allowed else "dropped" for spec in specs)]
-            for a in addresses
+            [str(a), *("allowed" if answers[(a, spec)].allowed else "dropped" for spec in specs)] for a in addresses
         ]
         sys.stdout.write(table_text(["from", *labels], grid) + "\n")
         for (address, (port, proto)), answer in answers.items():
@@ -407,7 +401,7 @@ def profiles_list(profiles_dir: ProfilesDir = None) -> None:
 
 @profiles_app.command("show")
 def profiles_show(
-    name: Annotated[str, typer.Argument(help="Profile name, e.g. controlplane or cilium.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Profile name, e.g. controlplane or cilium.")],
     profiles_dir: ProfilesDir = None,
 ) -> None:
     """Show one profile's rules: ports, protocol, source groups, why and source."""
