@@ -310,6 +310,6 @@ def expand(opts: GenOptions, catalog: Catalog | None = None) -> Generated:
     return Generated(
         opts, command, rules, warnings,
         # apid is on every Talos node: a custom role without a list still guards it.
-        lockout_ports=selected[0].profile.lockout or ("50000/tcp",),
+        lockout_ports=tuple(map(str, selected[0].profile.lockout)) or ("50000/tcp",),
         pod_subnets=tuple(sources.groups["pods"]),
     )

@@ -14,7 +14,8 @@ from talospatch.reach import Reach, parse_port_spec
 
 def lockouts(generated: Generated, context: NodeContext) -> list[str]:
     """One line per (``--from`` address, port) the patch would cut off, with the fix."""
-    addresses = [parse_address(s, "--from") for s in generated.options.guard_from]
+    parsed = {parse_address(s, "--from") for s in generated.options.guard_from}
+    addresses = sorted(parsed, key=lambda a: (a.version, int(a)))
     ports = [parse_port_spec(p, "lockout") for p in generated.lockout_ports]
     reach = Reach(generated.firewall, context)
     problems = []

@@ -84,7 +84,7 @@ class Profile(_Strict):
     # Overlay choices for ``--tunnel`` (CNI profiles); rules carry the matching ``tunnel``.
     tunnels: tuple[str, ...] = ()
     # Role profiles: ports that every ``gen --from`` address must still reach.
-    lockout: tuple[str, ...] = ()
+    lockout: tuple[str | int, ...] = ()
     # Warnings printed when another named profile is selected too.
     warn_with: dict[str, str] = {}
     rules: tuple[ProfileRule, ...] = ()
@@ -117,7 +117,7 @@ def _check_profile(profile: Profile, where: str) -> None:
     if profile.lockout and profile.kind != "role":
         raise BadInput(f"{where}: lockout: only a role profile has lockout ports")
     for spec in profile.lockout:
-        port, _, proto = spec.partition("/")
+        port, _, proto = str(spec).partition("/")
         if not (port.isascii() and port.isdigit() and int(port) <= 65535 and proto in ("tcp", "udp")):
             raise BadInput(f"{where}: lockout: {spec!r} is not PORT/tcp or PORT/udp")
     for rule in profile.rules:

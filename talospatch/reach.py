@@ -257,7 +257,10 @@ class Reach:
             return f"inside {rule.name} ({_nets(containing)})"
         if not rule.ingress:
             return f"outside {rule.name} (no ingress subnets)"
-        return f"outside {rule.name} ({_nets(rule.subnets)})"
+        same_family = [n for n in rule.subnets if n.version == source.version]
+        if not same_family:
+            return f"outside {rule.name} (no IPv{source.version} subnets)"
+        return f"outside {rule.name} ({_nets(same_family)})"
 
     def _reason(self, packet: Packet, verdict: Verdict) -> str:
         rule = verdict.rule

@@ -234,7 +234,7 @@ def test_ipv6_source_is_dropped_by_an_ipv4_only_rule(action: str) -> None:
     fw = firewall(action, rule("kubelet-ingress", [10250], "tcp", "0.0.0.0/0"))
     answer = Reach(fw, NODE6).query("2001:db8:99::1", 10250, "tcp")
     assert not answer.allowed
-    assert answer.reason == "dropped: 2001:db8:99::1 is outside kubelet-ingress (0.0.0.0/0)"
+    assert answer.reason == "dropped: 2001:db8:99::1 is outside kubelet-ingress (no IPv6 subnets)"
     assert answer.packet.destination == ip("2001:db8:30::10")
     assert Reach(fw, NODE6).query("203.0.113.5", 10250, "tcp").allowed
 
