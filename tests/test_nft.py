@@ -14,13 +14,15 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from netlab import ensure_netns
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from netlab import ensure_netns
 
 from talospatch.errors import BadInput
+from talospatch.expand import GenOptions, expand
 from talospatch.nft import (
     AddressSet,
     NodeContext,
@@ -32,6 +34,7 @@ from talospatch.nft import (
     render,
     rule_text,
 )
+from talospatch.profiles import Catalog
 from talospatch.talosdocs import Firewall, IngressRule, PortRange, PortSelector, RuleConfig
 
 ip = ipaddress.ip_address
@@ -740,3 +743,43 @@ def test_kernel_round_trip_random_firewalls(case: tuple[Firewall, NodeContext]) 
 
 
 # -- the capability check itself -----------------------------------------------------------
+
+
+# Every built-in profile, as gen builds it, loads and lists back rule for rule.
+
+
+def _profile_cases() -> list[Any]:
+    catalog = Catalog.load()
+    cases = []
+    for role in catalog.names("role"):
+        addons = tuple(
+            name
+            for name in catalog.names("addon")
+            if not catalog.get(name, "addon").profile.roles or role in catalog.get(name, "addon").profile.roles
+        )
+        for cni in catalog.names("cni"):
+            for stack, subnets in (("v4", ("192.168.30.0/24",)), ("dual", ("192.168.30.0/24", "fd00:30::/64"))):
+                opts = GenOptions(
+                    role=role,
+                    cni=cni,
+                    subnets=subnets,
+                    admins=("196.45.28.20",),
+                    pod_subnets=("10.244.0.0/16", "fd00:244::/56") if stack == "dual" else (),
+                    addons=addons if cni == "cilium" else (),
+                )
+                cases.append(pytest.param(opts, id=f"{role}-{cni}-{stack}{'-addons' if opts.addons else ''}"))
+    return cases
+
+
+@pytest.mark.parametrize("opts", _profile_cases())
+def test_every_builtin_profile_round_trips_in_the_kernel(opts: GenOptions, netns: str, tmp_path: Path) -> None:
+    generated = expand(opts)
+    node_ips = (ip("192.168.30.21"),) + ((ip("fd00:30::21"),) if len(opts.subnets) > 1 else ())
+    ctx = NodeContext(node_ips=node_ips, pod_subnets=generated.pod_subnets)
+    rendered = render(compile_firewall(generated.firewall, ctx))
+    path = tmp_path / "talos.nft"
+    path.write_text(rendered)
+    _nft(netns, "-f", str(path))
+    listed = _nft(netns, "list", "ruleset")
+    assert normalize_listing(listed) == normalize_listing(rendered)
+    assert _without_counter_numbers(listed) == _body(rendered)
