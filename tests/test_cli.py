@@ -15,63 +15,22 @@ import shlex
 import subprocess
 import sys
 import textwrap
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import ERROR, WARNING, Result, error_message, ok, run
 from ruamel.yaml import YAML
 
 import talospatch
-from talospatch.cli import main
 
 PROFILES = Path(__file__).resolve().parent.parent / "profiles"
 SUBNET = "192.168.30.0/24"
 WORKER = ["--role", "worker", "--subnet", SUBNET]
 CONTROLPLANE = ["--role", "controlplane", "--subnet", SUBNET]
 
-ERROR = "talospatch: error: "
-WARNING = "talospatch: warning: "
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-@dataclass(frozen=True)
-class Result:
-    code: object
-    out: str
-    err: str
-
-    @property
-    def err_lines(self) -> list[str]:
-        return self.err.splitlines()
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> Result:
-    """Run ``talospatch ARGS`` through ``main``; it always ends with SystemExit."""
-    capsys.readouterr()  # drop anything a fixture printed
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return Result(exc.value.code, out, err)
-
-
-def error_message(result: Result, code: int = 3) -> str:
-    """Check the error contract and return the message after ``talospatch: error: ``."""
-    assert result.code == code, result.err
-    assert result.out == ""
-    assert "Traceback" not in result.err
-    assert result.err.endswith("\n")
-    assert len(result.err_lines) == 1, result.err
-    line = result.err_lines[0]
-    assert line.startswith(ERROR), line
-    return line.removeprefix(ERROR)
-
-
-def ok(result: Result) -> Result:
-    assert result.code == 0, result.err
-    assert "Traceback" not in result.err
-    return result
 
 
 def safe_yaml() -> YAML:

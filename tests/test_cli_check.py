@@ -22,13 +22,12 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import ERROR, WARNING, Result, error_message, ok, run
 from netlab import ensure_netns
 
-from talospatch.cli import main
 from talospatch.nft import normalize_listing
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,8 +63,6 @@ CONTROLPLANE_OPTIONS = [
 ]
 WORKER_OPTIONS = [*WORKER, "--cni", "cilium", "--tunnel", "geneve", "--admin", f"{ADMIN}/32"]
 
-ERROR = "talospatch: error: "
-WARNING = "talospatch: warning: "
 MODE_TRY = "--mode=try"
 HEADER = [
     "# table inet talos as Talos v1.15 (main after 55e0f6350) builds it",
@@ -75,58 +72,6 @@ HEADER = [
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-@dataclass(frozen=True)
-class Result:
-    code: object
-    out: str
-    err: str
-
-    @property
-    def err_lines(self) -> list[str]:
-        return self.err.splitlines()
-
-    @property
-    def out_lines(self) -> list[str]:
-        return self.out.splitlines()
-
-    @property
-    def errors(self) -> list[str]:
-        """The messages of the ``talospatch: error:`` lines, in order."""
-        return [line.removeprefix(ERROR) for line in self.err_lines if line.startswith(ERROR)]
-
-    @property
-    def warnings(self) -> list[str]:
-        return [line.removeprefix(WARNING) for line in self.err_lines if line.startswith(WARNING)]
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> Result:
-    """Run ``talospatch ARGS`` through ``main``; it always ends with SystemExit."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return Result(exc.value.code, out, err)
-
-
-def error_message(result: Result, code: int = 3) -> str:
-    """Check the one-line error contract and return the message after the prefix."""
-    assert result.code == code, result.err
-    assert result.out == ""
-    assert "Traceback" not in result.err
-    assert result.err.endswith("\n")
-    assert len(result.err_lines) == 1, result.err
-    line = result.err_lines[0]
-    assert line.startswith(ERROR), line
-    return line.removeprefix(ERROR)
-
-
-def ok(result: Result) -> Result:
-    assert result.code == 0, result.err
-    assert "Traceback" not in result.err
-    assert all(line.startswith(WARNING) for line in result.err_lines), result.err
-    return result
 
 
 def lockout_lines(result: Result) -> list[str]:

@@ -8,7 +8,6 @@ needed: skipped without them, failed under ``CI=true``; see ``tests/netlab.py``)
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import subprocess
 import uuid
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import firewall, ip, net, rule
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from netlab import ensure_netns
@@ -35,31 +35,7 @@ from talospatch.nft import (
     rule_text,
 )
 from talospatch.profiles import Catalog
-from talospatch.talosdocs import Firewall, IngressRule, PortRange, PortSelector, RuleConfig
-
-ip = ipaddress.ip_address
-net = ipaddress.ip_network
-
-
-def rule(name: str, ports: list[int | str], proto: str, *ingress: str) -> RuleConfig:
-    """A NetworkRuleConfig; each ingress entry is ``"cidr"`` or ``"cidr except cidr"``."""
-    entries = []
-    for text in ingress:
-        subnet, _, exc = text.partition(" except ")
-        data = {"subnet": subnet} | ({"except": exc} if exc else {})
-        entries.append(IngressRule.model_validate(data))
-    return RuleConfig(
-        name=name,
-        portSelector=PortSelector(
-            ports=tuple(PortRange.parse(p) for p in ports),
-            protocol=proto,
-        ),
-        ingress=tuple(entries),
-    )
-
-
-def firewall(action: str, *rules: RuleConfig, default_doc: bool = True) -> Firewall:
-    return Firewall(action, rules, default_doc)  # type: ignore[arg-type]
+from talospatch.talosdocs import Firewall, PortRange, PortSelector, RuleConfig
 
 
 def rules_of(ruleset: Ruleset, chain: str) -> list[str]:

@@ -7,41 +7,15 @@ rule for the port has it), so a compile or evaluate bug shows up as a disagreeme
 
 from __future__ import annotations
 
-import ipaddress
-
 import pytest
+from helpers import firewall, ip, rule
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from talospatch.errors import BadInput
 from talospatch.nft import NodeContext, compile_firewall
 from talospatch.reach import Packet, Reach, evaluate, query
-from talospatch.talosdocs import Firewall, IngressRule, PortRange, PortSelector, RuleConfig
-
-ip = ipaddress.ip_address
-net = ipaddress.ip_network
-
-
-def rule(name: str, ports: list[int | str], proto: str, *ingress: str) -> RuleConfig:
-    """A NetworkRuleConfig; each ingress entry is ``"cidr"`` or ``"cidr except cidr"``."""
-    entries = []
-    for text in ingress:
-        subnet, _, exc = text.partition(" except ")
-        data = {"subnet": subnet} | ({"except": exc} if exc else {})
-        entries.append(IngressRule.model_validate(data))
-    return RuleConfig(
-        name=name,
-        portSelector=PortSelector(
-            ports=tuple(PortRange.parse(p) for p in ports),
-            protocol=proto,
-        ),
-        ingress=tuple(entries),
-    )
-
-
-def firewall(action: str, *rules: RuleConfig, default_doc: bool = True) -> Firewall:
-    return Firewall(action, rules, default_doc)  # type: ignore[arg-type]
-
+from talospatch.talosdocs import Firewall, RuleConfig
 
 NODE = NodeContext(node_ips=(ip("192.168.30.10"),))
 NODE6 = NodeContext(node_ips=(ip("192.168.30.10"), ip("2001:db8:30::10")))
