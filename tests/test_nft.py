@@ -589,6 +589,17 @@ def _body(rendered: str) -> str:
     return "".join(line for line in rendered.splitlines(keepends=True) if not line.startswith("#"))
 
 
+def _assert_round_trip(netns: str, rendered: str, tmp_path: Path) -> None:
+    """Load ``rendered`` with ``nft -f`` and check the listing matches it rule for rule."""
+    path = tmp_path / "talos.nft"
+    path.write_text(rendered)
+    _nft(netns, "-f", str(path))
+    listed = _nft(netns, "list", "ruleset")
+    assert normalize_listing(listed) == normalize_listing(rendered)
+    # Stronger: byte for byte, once the counters' numbers and our header are removed.
+    assert _without_counter_numbers(listed) == _body(rendered)
+
+
 ROUND_TRIPS = [
     pytest.param(firewall("block", KUBELET_2_7, APID_2_7), NODE, id="reference-2-7-block"),
     pytest.param(firewall("accept", KUBELET_2_7, APID_2_7), NODE, id="reference-2-7-accept"),
@@ -629,14 +640,7 @@ ROUND_TRIPS = [
 
 @pytest.mark.parametrize(("fw", "ctx"), ROUND_TRIPS)
 def test_kernel_round_trip(fw: Firewall, ctx: NodeContext, netns: str, tmp_path: Path) -> None:
-    rendered = render(compile_firewall(fw, ctx))
-    path = tmp_path / "talos.nft"
-    path.write_text(rendered)
-    _nft(netns, "-f", str(path))
-    listed = _nft(netns, "list", "ruleset")
-    assert normalize_listing(listed) == normalize_listing(rendered)
-    # Stronger: byte for byte, once the counters' numbers and our header are removed.
-    assert _without_counter_numbers(listed) == _body(rendered)
+    _assert_round_trip(netns, render(compile_firewall(fw, ctx)), tmp_path)
 
 
 def test_kernel_round_trip_with_rule_comments(netns: str, tmp_path: Path) -> None:
@@ -752,10 +756,4 @@ def test_every_builtin_profile_round_trips_in_the_kernel(opts: GenOptions, netns
     generated = expand(opts)
     node_ips = (ip("192.168.30.21"),) + ((ip("fd00:30::21"),) if len(opts.subnets) > 1 else ())
     ctx = NodeContext(node_ips=node_ips, pod_subnets=generated.pod_subnets)
-    rendered = render(compile_firewall(generated.firewall, ctx))
-    path = tmp_path / "talos.nft"
-    path.write_text(rendered)
-    _nft(netns, "-f", str(path))
-    listed = _nft(netns, "list", "ruleset")
-    assert normalize_listing(listed) == normalize_listing(rendered)
-    assert _without_counter_numbers(listed) == _body(rendered)
+    _assert_round_trip(netns, render(compile_firewall(generated.firewall, ctx)), tmp_path)
