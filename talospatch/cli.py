@@ -367,8 +367,9 @@ def query(
 
     if not sources or not ports:
         raise BadInput("query needs --from ADDRESS and --port PORT/PROTOCOL")
-    addresses = [parse_address(a, "--from") for a in sources]
-    specs = [parse_port_spec(p, "--port") for p in ports]
+    # Each address and port once, in the order given.
+    addresses = list(dict.fromkeys(parse_address(a, "--from") for a in sources))
+    specs = list(dict.fromkeys(parse_port_spec(p, "--port") for p in ports))
     firewall, context = _node_firewall(patches, opts, node_ip, service_subnet, no_host_dns)
     reach = Reach(firewall, context)
     answers = {(a, spec): reach.query(a, spec[0], spec[1]) for a in addresses for spec in specs}
