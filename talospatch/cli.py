@@ -211,7 +211,7 @@ def gen(
     if guard_from:
         opts = dataclasses.replace(opts, guard_from=tuple(guard_from))
     generated = _generate(opts)
-    if guard_from:
+    if generated.guard_addresses:
         from talospatch.guard import lockouts
         from talospatch.nft import NodeContext
 
@@ -228,7 +228,7 @@ def gen(
         from talospatch.output import write_atomic
 
         write_atomic(output, text)
-    if not guard_from:
+    if not generated.guard_addresses:
         warn(
             "apply with talosctl ... --mode=try, so a mistake reverts after a minute "
             "instead of locking you out (gen --from ADDR checks that ADDR keeps access)"

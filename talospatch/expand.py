@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from talospatch.errors import BadInput
-from talospatch.profiles import Catalog, LoadedProfile, ProfileRule
+from talospatch.profiles import L4, Catalog, LoadedProfile, ProfileRule
 from talospatch.talosdocs import (
     Firewall,
     IngressRule,
@@ -24,6 +24,8 @@ from talospatch.talosdocs import (
 DEFAULT_CNI = "cilium"
 DEFAULT_POD_SUBNET = "10.244.0.0/16"  # Talos's default cluster.network.podSubnets
 ALL_TUNNELS = "both"
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class GenOptions:
     guard_from: tuple[str, ...] = ()
 
 
-def parse_address(text: str, option: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+def parse_address(text: str, option: str) -> IPAddress:
     """An IP address from the command line (not a CIDR)."""
     try:
         return ipaddress.ip_address(text.strip())
@@ -136,8 +138,10 @@ class Generated:
     command: str
     rules: list[GeneratedRule]
     warnings: list[str] = field(default_factory=list)
-    # The role's management ports (``PORT/proto``) that the lockout guard checks.
-    lockout_ports: tuple[str, ...] = ()
+    # The role's management ports that the lockout guard checks, and the addresses
+    # (``gen --from``) that must keep reaching them.
+    lockout_ports: tuple[tuple[int, L4], ...] = ()
+    guard_addresses: tuple[IPAddress, ...] = ()
     # The pod subnets, for the pod/service rules of the compiled ruleset.
     pod_subnets: tuple[Network, ...] = ()
 
@@ -211,7 +215,9 @@ def _select(opts: GenOptions, catalog: Catalog) -> tuple[list[LoadedProfile], li
     return selected, tunnels
 
 
-def normalized_command(opts: GenOptions, sources: Sources, tunnels: list[str], cni_tunnels: bool) -> str:
+def normalized_command(
+    opts: GenOptions, sources: Sources, tunnels: list[str], cni_tunnels: bool, guarded: tuple[IPAddress, ...]
+) -> str:
     """The command line that reproduces this output, options in a fixed order."""
     words = ["talospatch", "gen", "--role", opts.role, "--cni", opts.cni]
     if cni_tunnels:
@@ -228,8 +234,7 @@ def normalized_command(opts: GenOptions, sources: Sources, tunnels: list[str], c
         words += ["--with", name]
     if opts.profiles_dir is not None:
         words += ["--profiles-dir", opts.profiles_dir]
-    guarded = {parse_address(a, "--from") for a in opts.guard_from}
-    for address in sorted(guarded, key=lambda a: (a.version, int(a))):
+    for address in guarded:
         words += ["--from", str(address)]
     return shlex.join(words)
 
@@ -306,10 +311,13 @@ def expand(opts: GenOptions, catalog: Catalog | None = None) -> Generated:
         firewall.check()
     except ValueError as exc:  # a profile combination Talos would reject
         raise BadInput(str(exc)) from None
-    command = normalized_command(opts, sources, tunnels, bool(selected[1].profile.tunnels))
+    guarded = {parse_address(a, "--from") for a in opts.guard_from}
+    guard_addresses = tuple(sorted(guarded, key=lambda a: (a.version, int(a))))
+    command = normalized_command(opts, sources, tunnels, bool(selected[1].profile.tunnels), guard_addresses)
     return Generated(
         opts, command, rules, warnings,
         # apid is on every Talos node: a custom role without a list still guards it.
-        lockout_ports=tuple(map(str, selected[0].profile.lockout)) or ("50000/tcp",),
+        lockout_ports=selected[0].profile.lockout or ((50000, "tcp"),),
+        guard_addresses=guard_addresses,
         pod_subnets=tuple(sources.groups["pods"]),
     )

@@ -7,20 +7,17 @@ evaluator as ``talospatch query``, on the compiled ruleset.
 
 from __future__ import annotations
 
-from talospatch.expand import Generated, parse_address
+from talospatch.expand import Generated
 from talospatch.nft import NodeContext
-from talospatch.reach import Reach, parse_port_spec
+from talospatch.reach import Reach
 
 
 def lockouts(generated: Generated, context: NodeContext) -> list[str]:
     """One line per (``--from`` address, port) the patch would cut off, with the fix."""
-    parsed = {parse_address(s, "--from") for s in generated.options.guard_from}
-    addresses = sorted(parsed, key=lambda a: (a.version, int(a)))
-    ports = [parse_port_spec(p, "lockout") for p in generated.lockout_ports]
     reach = Reach(generated.firewall, context)
     problems = []
-    for address in addresses:
-        for port, protocol in ports:
+    for address in generated.guard_addresses:
+        for port, protocol in generated.lockout_ports:
             answer = reach.query(address, port, protocol)
             if answer.allowed:
                 continue

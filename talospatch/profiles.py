@@ -83,11 +83,25 @@ class Profile(_Strict):
     roles: tuple[str, ...] = ()
     # Overlay choices for ``--tunnel`` (CNI profiles); rules carry the matching ``tunnel``.
     tunnels: tuple[str, ...] = ()
-    # Role profiles: ports that every ``gen --from`` address must still reach.
-    lockout: tuple[str | int, ...] = ()
+    # Role profiles: ports (``PORT/tcp`` or ``PORT/udp``) every ``gen --from`` address must
+    # still reach; parsed to ``(port, protocol)`` pairs.
+    lockout: tuple[tuple[int, L4], ...] = ()
     # Warnings printed when another named profile is selected too.
     warn_with: dict[str, str] = {}
     rules: tuple[ProfileRule, ...] = ()
+
+    @field_validator("lockout", mode="before")
+    @classmethod
+    def _lockout(cls, value: object) -> object:
+        if not isinstance(value, list):
+            raise ValueError("a list of PORT/tcp or PORT/udp")
+        ports = []
+        for spec in value:
+            port, _, proto = str(spec).partition("/")
+            if not (port.isascii() and port.isdigit() and int(port) <= 65535 and proto in ("tcp", "udp")):
+                raise ValueError(f"{spec!r} is not PORT/tcp or PORT/udp")
+            ports.append((int(port), proto))
+        return tuple(ports)
 
 
 @dataclass(frozen=True)
@@ -116,10 +130,6 @@ def _check_profile(profile: Profile, where: str) -> None:
         raise BadInput(f"{where}: tunnels: only a cni profile has tunnels")
     if profile.lockout and profile.kind != "role":
         raise BadInput(f"{where}: lockout: only a role profile has lockout ports")
-    for spec in profile.lockout:
-        port, _, proto = str(spec).partition("/")
-        if not (port.isascii() and port.isdigit() and int(port) <= 65535 and proto in ("tcp", "udp")):
-            raise BadInput(f"{where}: lockout: {spec!r} is not PORT/tcp or PORT/udp")
     for rule in profile.rules:
         if rule.tunnel is not None and rule.tunnel not in profile.tunnels:
             valid = ", ".join(profile.tunnels) or "none declared"
