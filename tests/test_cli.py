@@ -882,12 +882,12 @@ def test_probe_sees_heavy_imports_when_generating() -> None:
 def test_unexpected_exception_is_exit_4_with_traceback(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import talospatch.render
+    import talospatch.patch
 
-    def boom(generated: object) -> str:
+    def boom(generated: object, command: str) -> str:
         raise RuntimeError("boom in render")
 
-    monkeypatch.setattr(talospatch.render, "render", boom)
+    monkeypatch.setattr(talospatch.patch, "render", boom)
     target = tmp_path / "patch.yaml"
     target.write_bytes(b"old\n")
     for extra in ([], ["-o", str(target)]):
@@ -904,10 +904,11 @@ def test_unexpected_exception_is_exit_4_with_traceback(
 def test_internal_talospatch_error_is_exit_4_with_message(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import talospatch.patch
     import talospatch.talosdocs
 
     monkeypatch.setattr(
-        talospatch.talosdocs, "apply_patches", lambda patches: talospatch.talosdocs.Firewall("block", ())
+        talospatch.patch, "apply_patches", lambda patches: talospatch.talosdocs.Firewall("block", ())
     )
     result = run(capsys, "gen", *WORKER)
     assert result.code == 4

@@ -26,9 +26,10 @@ from pathlib import Path
 
 import pytest
 from helpers import ERROR, WARNING, Result, error_message, ok, run
-from netlab import ensure_netns
 
-from talospatch.nft import normalize_listing
+from talospatch.cli.params import GEN_OPTIONS
+from testing.netlab import ensure_netns
+from testing.nftlisting import normalize_listing
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "out"
@@ -619,6 +620,33 @@ def test_query_patch_files_with_gen_options(
     message = error_message(run(capsys, "query", str(WORKER_PATCH), *QUERY_OK, *extra))
     for fragment in fragments:
         assert fragment in message, message
+
+
+# A value for each of gen's profile options; None for a flag.
+PROFILE_OPTION_VALUES = {
+    "--cni": "flannel",
+    "--tunnel": "vxlan",
+    "--subnet": SUBNET,
+    "--controlplane": "192.168.30.11",
+    "--workers": SUBNET,
+    "--admin": ADMIN,
+    "--nodeport-from": OUTSIDER,
+    "--nodeport": None,
+    "--with": "hubble",
+    "--profiles-dir": ".",
+}
+
+
+@pytest.mark.parametrize("command", ["nft", "query"])
+@pytest.mark.parametrize("flag", sorted(o.flag for o in GEN_OPTIONS if not o.with_patch_files))
+def test_profile_options_are_refused_beside_patch_files(
+    capsys: pytest.CaptureFixture[str], command: str, flag: str
+) -> None:
+    value = PROFILE_OPTION_VALUES[flag]
+    extra = QUERY_OK if command == "query" else []
+    args = [command, str(WORKER_PATCH), *extra, flag, *([] if value is None else [value])]
+    message = error_message(run(capsys, *args))
+    assert message == f"{flag} is an option of gen's profiles; with patch files it does not apply"
 
 
 def test_query_neither_files_nor_role(capsys: pytest.CaptureFixture[str]) -> None:

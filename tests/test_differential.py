@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
-from netlab import Lab, Probe, ensure_netns
+from testing.netlab import Lab, Probe, ensure_netns
 
 from talospatch.nft import NodeContext, compile_firewall, render
 from talospatch.reach import Reach

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from netlab import Lab, LabError, NftError, Outcome, Probe, ensure_netns, skip_or_fail
+from testing.netlab import Lab, LabError, NftError, Outcome, Probe, ensure_netns, skip_or_fail
 
 NODE = "192.168.30.21"
 NODE_B = "192.168.30.22"  # secondary address: UDP echo must come from it
@@ -239,7 +239,7 @@ def test_namespaces_removed_when_body_raises(exc_type: type[BaseException]) -> N
 _CHILD = """
 import os, signal, sys, time
 sys.path.insert(0, {tests!r})
-from netlab import Lab
+from testing.netlab import Lab
 lab = Lab(["192.168.30.21/24", "fd00:30::21/64"], ["192.168.30.11", "fd00:30::11"])
 if sys.argv[1] == "atexit":
     lab.start()  # never closed: the atexit hook must clean up

@@ -19,7 +19,8 @@ import pytest
 from helpers import firewall, ip, net, rule
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from netlab import ensure_netns
+from testing.netlab import ensure_netns
+from testing.nftlisting import normalize_listing
 
 from talospatch.errors import BadInput
 from talospatch.expand import GenOptions, expand
@@ -29,7 +30,6 @@ from talospatch.nft import (
     Ruleset,
     build_ip_set,
     compile_firewall,
-    normalize_listing,
     priority_text,
     render,
     rule_text,

@@ -32,8 +32,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from netlab import Lab, Probe, ensure_netns
+from testing.netlab import Lab, Probe, ensure_netns
 
+from talospatch.cli.params import command_line
 from talospatch.expand import GenOptions, expand
 from talospatch.nft import NodeContext, compile_firewall, render
 from talospatch.reach import Reach
@@ -302,7 +303,7 @@ def test_profile_on_the_real_kernel(case: Case) -> None:
     # 1. The generated rules are exactly the hand-written table's (names, protocol, ports).
     got_rules = {r.name: (r.protocol, tuple((p.lo, p.hi) for p in r.ports)) for r in fw.rules}
     want_rules = {name: (proto, ranges) for name, (proto, ranges, _) in case.expected_rules.items()}
-    assert got_rules == want_rules, f"{generated.command}: generated rules differ from the expectation table"
+    assert got_rules == want_rules, f"{command_line(generated.options)}: generated rules differ from the expectation table"
 
     ctx = case.context
     reach = Reach(fw, ctx)
@@ -363,5 +364,5 @@ def test_profile_on_the_real_kernel(case: Case) -> None:
         report.append(f"{len(violations)} sensitive-port invariant violations:")
         report += [f"  {v}" for v in violations]
     if report:
-        report += [f"case {case.id}: {generated.command}", "ruleset loaded:", text]
+        report += [f"case {case.id}: {command_line(generated.options)}", "ruleset loaded:", text]
     assert not report, "\n".join(report)

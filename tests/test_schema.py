@@ -15,6 +15,7 @@ import pytest
 
 from talospatch.expand import GenOptions, expand
 from talospatch.profiles import Catalog
+from talospatch.cli.params import command_line
 from talospatch.render import render
 from talospatch.yamlio import load_all
 
@@ -47,7 +48,8 @@ def _all_patches() -> list[tuple[str, str]]:
             pod_subnets=("10.244.0.0/16", "fd00:244::/56"),
             addons=addons,
         )
-        patches.append((f"{role}-{cni}", render(expand(opts, catalog))))
+        generated = expand(opts, catalog)
+        patches.append((f"{role}-{cni}", render(generated, command_line(generated.options))))
     return patches
 
 

@@ -14,6 +14,7 @@ import pytest
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from talospatch.expand import GenOptions, expand
+from talospatch.cli.params import command_line
 from talospatch.render import render
 
 
@@ -61,7 +62,8 @@ def test_matrix(snapshot_yaml, role: str, cni: str, tunnel: str | None, stack: s
         else (),
         pod_subnets=("10.244.0.0/16", "fd00:244::/56") if stack == "dual" else (),
     )
-    assert render(expand(opts)) == snapshot_yaml
+    generated = expand(opts)
+    assert render(generated, command_line(generated.options)) == snapshot_yaml
 
 
 ADDONS = [
@@ -95,4 +97,5 @@ ADDONS = [
 def test_addons(snapshot_yaml, role: str, addons: tuple[str, ...], extra: dict[str, tuple[str, ...]]) -> None:  # type: ignore[no-untyped-def]
     options = {"subnets": V4, **extra}
     opts = GenOptions(role=role, addons=addons, **options)  # type: ignore[arg-type]
-    assert render(expand(opts)) == snapshot_yaml
+    generated = expand(opts)
+    assert render(generated, command_line(generated.options)) == snapshot_yaml
