@@ -24,7 +24,7 @@ from talospatch.talosdocs import (
     RuleConfig,
 )
 
-__all__ = ["Generated", "GeneratedRule", "GenOptions", "Sources", "expand"]
+__all__ = ["GenOptions", "Generated", "GeneratedRule", "Sources", "expand"]
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception:  # noqa: BLE001 (the last resort: a bug, reported as such)
+    except Exception:
         traceback.print_exc()
         sys.stderr.write("talospatch: internal error; please report this as a bug\n")
         sys.exit(4)
