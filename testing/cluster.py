@@ -18,9 +18,12 @@ SUBNET = "192.168.30.0/24"
 SUBNET6 = "fd00:30::/64"
 CONTROLPLANES = ("192.168.30.11", "192.168.30.12", "192.168.30.13")
 NODE = "192.168.30.21"
+NODE6 = "fd00:30::21"
 ADMIN = "196.45.28.20"
 OUTSIDER = "203.0.113.9"
 POD = "10.244.1.5"
+POD_SUBNET = "10.244.0.0/16"  # Talos's default pod subnet
+POD_SUBNET6 = "fd00:244::/56"
 
 # gen's options for a role, and the reference patches' options (without --from, which only
 # guards and changes no rule).

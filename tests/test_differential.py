@@ -30,10 +30,10 @@ from hypothesis import strategies as st
 from talospatch.nft import NodeContext, compile_firewall, render
 from talospatch.reach import Reach
 from talospatch.talosdocs import Firewall, IngressRule, PortRange, PortSelector, RuleConfig
+from testing.cluster import NODE as NODE4
+from testing.cluster import NODE6
 from testing.netlab import Lab, Probe, ensure_netns
 
-NODE4 = "192.168.30.21"
-NODE6 = "fd00:30::21"
 NODE_ADDRS = [f"{NODE4}/24", f"{NODE6}/64"]
 
 CLIENTS4 = (

@@ -1,4 +1,4 @@
-"""Tests for the real-packet namespace harness in ``tests/netlab.py``.
+"""Tests for the real-packet namespace harness in ``testing/netlab.py``.
 
 They load a handwritten nftables ruleset into the lab's node namespace and
 check, with real TCP/UDP packets over a veth pair between two throw-away
@@ -18,18 +18,15 @@ from collections.abc import Iterator
 
 import pytest
 
+from testing.cluster import ADMIN, NODE, NODE6, POD, ROOT
 from testing.netlab import Lab, LabError, NftError, Outcome, Probe, ensure_netns, skip_or_fail
 
-NODE = "192.168.30.21"
 NODE_B = "192.168.30.22"  # secondary address: UDP echo must come from it
-NODE6 = "fd00:30::21"
 NODE6_B = "fd00:30::22"
 NODE_ADDRS = [f"{NODE}/24", f"{NODE_B}/24", f"{NODE6}/64", f"{NODE6_B}/64"]
 
 CP = "192.168.30.11"  # control-plane peer
 WORKER = "192.168.30.31"  # worker peer
-ADMIN = "196.45.28.20"  # admin outside the node subnet
-POD = "10.244.1.5"  # pod address
 OUTSIDE = "203.0.113.9"  # somewhere on the internet
 CP6 = "fd00:30::11"
 WORKER6 = "fd00:30::31"
@@ -246,7 +243,7 @@ def test_namespaces_removed_when_body_raises(exc_type: type[BaseException]) -> N
 
 _CHILD = """
 import os, signal, sys, time
-sys.path.insert(0, {tests!r})
+sys.path.insert(0, {root!r})
 from testing.netlab import Lab
 lab = Lab(["192.168.30.21/24", "fd00:30::21/64"], ["192.168.30.11", "fd00:30::11"])
 if sys.argv[1] == "atexit":
@@ -264,7 +261,7 @@ else:
 @pytest.mark.parametrize("mode", ["atexit", "sigint"])
 def test_namespaces_removed_when_process_exits_or_is_interrupted(mode: str) -> None:
     ensure_netns()
-    code = _CHILD.format(tests=os.path.dirname(os.path.abspath(__file__)))
+    code = _CHILD.format(root=str(ROOT))
     child = subprocess.Popen(
         [sys.executable, "-c", code, mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

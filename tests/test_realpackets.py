@@ -37,17 +37,15 @@ from talospatch.cli.params import command_line
 from talospatch.expand import GenOptions, expand
 from talospatch.nft import NodeContext, compile_firewall, render
 from talospatch.reach import Reach
+from testing.cluster import NODE as NODE4
+from testing.cluster import NODE6, POD_SUBNET6, SUBNET6
+from testing.cluster import POD_SUBNET as POD_SUBNET4
+from testing.cluster import SUBNET as SUBNET4
 from testing.netlab import Lab, Probe, ensure_netns
 
 # --------------------------------------------------------------------------------------
 # Topology
 
-NODE4 = "192.168.30.21"
-NODE6 = "fd00:30::21"
-SUBNET4 = "192.168.30.0/24"
-SUBNET6 = "fd00:30::/64"
-POD_SUBNET4 = "10.244.0.0/16"  # Talos's default pod subnet
-POD_SUBNET6 = "fd00:244::/56"
 
 CP = "controlplane"
 WORKER = "worker"

@@ -28,11 +28,10 @@ from talospatch.cli.params import command_line
 from talospatch.expand import GenOptions, expand
 from talospatch.nft import NodeContext, compile_firewall, render
 from talospatch.reach import Reach
+from testing.cluster import NODE, SUBNET
 from testing.netlab import Lab, Probe, ensure_netns
 
-NODE = "192.168.30.21"
 NODE_POD = "10.244.0.10"  # a pod on this node (Talos's default pod subnet 10.244.0.0/16)
-SUBNET = "192.168.30.0/24"
 
 CP, WORKER, ADMIN, POD, NODEPORT_CLIENT, OUTSIDE = (
     "controlplane", "worker", "admin", "pod", "nodeport-client", "outside"
