@@ -72,8 +72,9 @@ class Generated:
         return Firewall("block", tuple(r.document for r in self.rules))
 
 
-# The source groups that an option feeds, to reject options that change nothing.
-_GROUP_FIELDS = {
+# The source groups that an option feeds (group -> GenOptions field), to reject options that
+# change nothing.
+GROUP_FIELDS = {
     "controlplane": "controlplane",
     "workers": "workers",
     "admins": "admins",
@@ -161,13 +162,29 @@ def _select(opts: GenOptions, catalog: Catalog, label: Labels) -> tuple[list[Loa
     return selected, tunnels
 
 
+def used_groups(opts: GenOptions, catalog: Catalog, labels: Labels = FIELD_NAMES) -> frozenset[str]:
+    """The source groups the role's selected rules allow (after the tunnel choice).
+
+    Lets a caller that expands several roles from one set of options pass each role only
+    the group options it uses (``expand`` rejects an option that changes nothing).
+    """
+    selected, tunnels = _select(opts, catalog, labels)
+    return frozenset(
+        group
+        for loaded in selected
+        for entry in loaded.profile.rules
+        if entry.tunnel is None or entry.tunnel in tunnels
+        for group in entry.from_
+    )
+
+
 def _normal_form(
     opts: GenOptions, sources: Sources, cni: LoadedProfile, tunnels: list[str], guarded: tuple[IPAddress, ...]
 ) -> GenOptions:
     """The request with defaults filled in and every value in its normalized spelling."""
 
     def nets(group: str) -> tuple[str, ...]:
-        return tuple(str(n) for n in sources.groups[group]) if getattr(opts, _GROUP_FIELDS[group]) else ()
+        return tuple(str(n) for n in sources.groups[group]) if getattr(opts, GROUP_FIELDS[group]) else ()
 
     tunnel = None
     if cni.profile.tunnels:
@@ -235,7 +252,7 @@ def expand(opts: GenOptions, catalog: Catalog | None = None, labels: Labels = FI
                 )
                 rules.append(GeneratedRule(document, loaded.name, entry, by_group))
 
-    for group, name in _GROUP_FIELDS.items():
+    for group, name in GROUP_FIELDS.items():
         if getattr(opts, name) and group not in used_groups:
             raise BadInput(
                 f"{label(name)} does not apply to role {opts.role} with CNI {selected[1].name}: "

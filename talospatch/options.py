@@ -22,9 +22,12 @@ ALL_TUNNELS = "both"
 
 @dataclass(frozen=True)
 class GenOptions:
-    """One node role's firewall request. The field order is the order of the header's command."""
+    """One node role's firewall request. The field order is the order of the header's command.
 
-    role: str
+    A command that builds every role at once (``export``) leaves ``role`` empty.
+    """
+
+    role: str = ""
     cni: str | None = None
     tunnel: str | None = None
     subnets: tuple[str, ...] = ()

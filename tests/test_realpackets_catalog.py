@@ -34,8 +34,13 @@ from testing.netlab import Lab, Probe, ensure_netns
 NODE_POD = "10.244.0.10"  # a pod on this node (Talos's default pod subnet 10.244.0.0/16)
 
 CP, WORKER, ADMIN, POD, NODEPORT_CLIENT, OUTSIDE = (
-    "controlplane", "worker", "admin", "pod", "nodeport-client", "outside"
-)  # fmt: skip
+    "controlplane",
+    "worker",
+    "admin",
+    "pod",
+    "nodeport-client",
+    "outside",
+)
 CLIENTS = {
     CP: "192.168.30.11",
     WORKER: "192.168.30.31",
@@ -72,9 +77,30 @@ WORKER_CILIUM: dict[str, Rule] = {
 VXLAN: dict[str, Rule] = {"cni-vxlan": ("udp", (8472, 8472), NODES)}
 
 PORTS = (
-    22, 179, 2379, 2380, 4240, 4789, 6081, 6443, 8080, 8472, 9999, 10250, 10256, 10257, 10259,
-    29999, 30000, 31000, 32767, 32768, 50000, 50001, 51820,
-)  # fmt: skip
+    22,
+    179,
+    2379,
+    2380,
+    4240,
+    4789,
+    6081,
+    6443,
+    8080,
+    8472,
+    9999,
+    10250,
+    10256,
+    10257,
+    10259,
+    29999,
+    30000,
+    31000,
+    32767,
+    32768,
+    50000,
+    50001,
+    51820,
+)
 
 
 @dataclass(frozen=True)
@@ -86,10 +112,14 @@ class Case:
 
 def _controlplane(converged: bool) -> GenOptions:
     return GenOptions(
-        role="controlplane", subnets=(SUBNET,), cni="flannel", controlplane=(CLIENTS[CP],),
-        admins=(CLIENTS[ADMIN],), converged=converged,
+        role="controlplane",
+        subnets=(SUBNET,),
+        cni="flannel",
+        controlplane=(CLIENTS[CP],),
+        admins=(CLIENTS[ADMIN],),
+        converged=converged,
         nodeport_from=(CLIENTS[NODEPORT_CLIENT],) if converged else (),
-    )  # fmt: skip
+    )
 
 
 def _worker(tunnel: str) -> GenOptions:
@@ -131,8 +161,10 @@ def _run(case: Case) -> Run:
     text = render(compile_firewall(fw, ctx))
     probes = [
         (group, Probe(src, NODE, proto, port))
-        for group, src in CLIENTS.items() for proto in ("tcp", "udp") for port in PORTS
-    ]  # fmt: skip
+        for group, src in CLIENTS.items()
+        for proto in ("tcp", "udp")
+        for port in PORTS
+    ]
     pod_probes = [Probe(CLIENTS[POD], NODE_POD, proto, port) for proto in ("tcp", "udp") for port in PORTS]
     with Lab([f"{NODE}/24", f"{NODE_POD}/32"], list(CLIENTS.values())) as lab:
         lab.load_nft(text)

@@ -110,11 +110,12 @@ OptionalRole = Annotated[
 ]
 
 
-def gen_options(*, role_required: bool) -> Callable[[Callable[..., None]], Callable[..., None]]:
+def gen_options(*, role_required: bool, with_role: bool = True) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Give a command ``--role`` and the table's options; it receives them as ``opts: GenOptions``.
 
     The command's own parameters follow in ``--help``. Without ``role_required``,
-    ``opts.role`` is ``""`` when ``--role`` is not given.
+    ``opts.role`` is ``""`` when ``--role`` is not given; without ``with_role`` there is no
+    ``--role`` (a command over every role).
     """
 
     def decorate(func: Callable[..., None]) -> Callable[..., None]:
@@ -133,13 +134,13 @@ def gen_options(*, role_required: bool) -> Callable[[Callable[..., None]], Calla
 
         def command(**kwargs: Any) -> None:
             fields = {o.field: o.value(kwargs.pop(o.field)) for o in GEN_OPTIONS}
-            opts = GenOptions(role=kwargs.pop("role") or "", **fields)
+            opts = GenOptions(role=kwargs.pop("role", None) or "", **fields)
             func(opts=opts, **kwargs)
 
         command.__name__ = func.__name__
         command.__doc__ = func.__doc__
         command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-            [role, *(o.parameter() for o in GEN_OPTIONS), *own]
+            [*([role] if with_role else []), *(o.parameter() for o in GEN_OPTIONS), *own]
         )
         return command
 

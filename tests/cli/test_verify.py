@@ -36,9 +36,15 @@ def test_verify_drift_exits_1_with_one_line_per_difference(cli: Cli) -> None:
 
 def test_verify_json(cli: Cli) -> None:
     result = cli(
-        "verify", str(CONTROLPLANE_PATCH), "--node-ip", "192.168.30.11", "--live", str(LIVE / "cp1-chains-drift.yaml"),
-        "--format", "json",
-    )  # fmt: skip
+        "verify",
+        str(CONTROLPLANE_PATCH),
+        "--node-ip",
+        "192.168.30.11",
+        "--live",
+        str(LIVE / "cp1-chains-drift.yaml"),
+        "--format",
+        "json",
+    )
     assert result.code == 1
     data = json.loads(result.out)
     assert data["equal"] is False
