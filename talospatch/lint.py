@@ -229,7 +229,8 @@ def _check_document(data: Mapping[str, Any], where: str, out: _File) -> None:
     try:
         doc = parse_document(data, where)
     except BadInput as exc:
-        out.add(label, "invalid", str(exc).removeprefix(f"{where}: "), "fix the document: Talos rejects it", "error")
+        message = str(exc).removeprefix(f"{where}: ").removeprefix(f"{label}: ")
+        out.add(label, "invalid", message, "fix the document: Talos rejects it", "error")
         return
     if doc is None:
         return
@@ -492,7 +493,8 @@ def _check_redundant(fw: Firewall, out: _File) -> None:
             if r.portSelector.protocol == rule.protocol
             and any(p.lo <= q.hi and q.lo <= p.hi for p in r.ports for q in rule.ports)
         ]
-        where = f" ({', '.join(overlapping)} already allow it)" if overlapping else ""
+        verb = "allows" if len(overlapping) == 1 else "allow"
+        where = f" ({', '.join(overlapping)} already {verb} it)" if overlapping else ""
         out.add(
             f"{RULE_KIND}/{rule.name}",
             "redundant",
