@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from talospatch import atoms
 from talospatch.nft import NodeContext
@@ -107,6 +108,29 @@ class _Evaluator:
         src = atoms.address(version, source)
         packet = Packet(src, self.reach.destination_for(src), protocol, port)
         return evaluate(self.reach.ruleset, packet)
+
+
+Share = Literal["all", "some", "none"]
+
+
+def share(reach: Reach, sources: Iterable[Network], protocol: L4, ports: Iterable[PortRange]) -> Share:
+    """Whether all, some or none of ``sources`` reach every port of ``ports``, exactly (one packet per atom)."""
+    nets = list(sources)
+    wanted = list(ports)
+    evaluator = _Evaluator(reach)
+    boundaries = [*_boundaries((reach.firewall,), reach.context), *nets]
+    pieces = [p for p in atoms.port_atoms([*_ports((reach.firewall,), protocol), *_BUILTIN_PORTS, *wanted])]
+    pieces = [p for p in pieces if any(p.lo in r for r in wanted)]
+    seen: set[bool] = set()
+    for version in VERSIONS:
+        for lo, _ in atoms.inside(version, atoms.address_atoms(version, boundaries), nets):
+            for piece in pieces:
+                seen.add(evaluator.verdict(version, lo, protocol, piece.lo).allowed)
+                if len(seen) == 2:
+                    return "some"
+    if not seen:
+        return "none"
+    return "all" if seen == {True} else "none"
 
 
 def traffic_diff(
