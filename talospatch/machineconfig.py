@@ -15,8 +15,15 @@ from talospatch.yamlio import load_all
 
 
 def is_resource(data: object) -> bool:
-    """``talosctl get machineconfig -o yaml`` output: ``metadata`` and a string ``spec``."""
-    return isinstance(data, Mapping) and isinstance(data.get("metadata"), Mapping) and isinstance(data.get("spec"), str)
+    """``talosctl get machineconfig -o yaml`` output: ``metadata`` and a ``spec``.
+
+    Since talosctl v1.8 (siderolabs/talos#8980) ``spec`` is the config as one string, so that
+    a multi-document config survives; before, it was the ``v1alpha1`` document as a mapping.
+    """
+    if not isinstance(data, Mapping) or not isinstance(data.get("metadata"), Mapping):
+        return False
+    spec = data.get("spec")
+    return isinstance(spec, str) or (isinstance(spec, Mapping) and spec.get("version") == "v1alpha1")
 
 
 def config_documents(text: str, where: str) -> list[tuple[str, Mapping[str, Any]]]:
@@ -31,7 +38,9 @@ def config_documents(text: str, where: str) -> list[tuple[str, Mapping[str, Any]
         if is_resource(data):
             node = data.get("node")
             label = f"{where}: node {node}" if node and len(documents) > 1 else where
-            for inner, doc in enumerate(load_all(str(data["spec"]), f"{label}: spec"), start=1):
+            spec = data["spec"]
+            inner_documents = load_all(spec, f"{label}: spec") if isinstance(spec, str) else [spec]
+            for inner, doc in enumerate(inner_documents, start=1):
                 if isinstance(doc, Mapping):
                     out.append((f"{label}: spec document {inner}", doc))
         elif isinstance(data, Mapping):
