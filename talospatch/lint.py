@@ -237,33 +237,40 @@ def _check_document(data: Mapping[str, Any], where: str, out: _File) -> None:
     if isinstance(doc, DefaultActionConfig):
         out.documents.append(data)
         return
-    if not _rule_valid(doc, label, out):
+    if not doc.name:
+        out.add(label, "invalid", "name is required", "fix the document: Talos rejects it", "error")
         return
-    out.names[doc.name] += 1
-    if doc.portSelector.protocol is None:
-        out.add(
-            label,
-            "no-protocol",
-            f"portSelector.protocol is missing: Talos accepts the rule and it matches nothing, so {_ports_text(doc)} "
-            "stays closed",
-            "add protocol: tcp (or udp)",
-        )
-        return
-    out.documents.append(data)
-    _check_rule(doc, label, out)
-
-
-def _rule_valid(doc: RuleConfig, label: str, out: _File) -> bool:
-    """Talos's own validation, one error per document."""
     try:
-        if not doc.name:
-            raise ValueError("name is required")
-        if not doc.ports:
-            raise ValueError("portSelector.ports is required")
         validate_port_ranges(doc.ports)
     except ValueError as exc:
         out.add(label, "invalid", str(exc), "fix the document: Talos rejects it", "error")
+        return
+    out.names[doc.name] += 1
+    out.documents.append(data)
+
+
+def _check_merged_rule(rule: RuleConfig, out: _File) -> bool:
+    """A rule as the node ends up with it (patches merged); whether it takes part in the firewall."""
+    label = f"{RULE_KIND}/{rule.name}"
+    if not rule.ports:
+        out.add(
+            label,
+            "invalid",
+            "portSelector.ports is required",
+            "fix the document: Talos rejects it (a patch of a rule defined elsewhere: check both files with --merge)",
+            "error",
+        )
         return False
+    if rule.portSelector.protocol is None:
+        out.add(
+            label,
+            "no-protocol",
+            f"portSelector.protocol is missing: Talos accepts the rule and it matches nothing, so {_ports_text(rule)} "
+            "stays closed",
+            "add protocol: tcp (or udp)",
+        )
+        return False
+    _check_rule(rule, label, out)
     return True
 
 
@@ -379,6 +386,18 @@ def _dual_stack(fw: Firewall, opts: LintOptions) -> tuple[bool, str]:
 
 def _check_firewall(fw: Firewall, out: _File) -> None:
     opts = out.options
+    _check_families(fw, out)
+    _check_budget(fw, out)
+    if not fw.has_default_doc:
+        # A patch of rules only: the mode, and so what the rules do, comes from the config it patches.
+        if opts.guard_from or opts.profiles:
+            out.add(
+                "firewall",
+                "no-default-action",
+                "no NetworkDefaultActionConfig, so what the rules allow depends on the config they patch",
+                "give that file too, first, with --merge (the lockout and profile checks need it)",
+            )
+        return
     block = fw.default_action == "block"
     reach = Reach(fw, opts.context)
     if block and not _covered(fw, "tcp", PortRange(50000, 50000)):
@@ -401,7 +420,13 @@ def _check_firewall(fw: Firewall, out: _File) -> None:
                 f"lockout: {address} would lose {port}/{protocol} ({answer.reason})",
                 f"add {ipaddress.ip_network(address)} to the rule for {port}/{protocol}",
             )
-    dual, evidence = _dual_stack(fw, opts)
+    if block:
+        _check_profiles(fw, out)
+    _check_redundant(fw, out)
+
+
+def _check_families(fw: Firewall, out: _File) -> None:
+    dual, evidence = _dual_stack(fw, out.options)
     if dual:
         for rule in fw.rules:
             versions = {n.version for n in rule.subnets}
@@ -414,12 +439,16 @@ def _check_firewall(fw: Firewall, out: _File) -> None:
                     f"is closed over IPv{lack}",
                     f"add the IPv{lack} sources too",
                 )
-    if block:
-        _check_profiles(fw, out)
-    _check_redundant(fw, out)
+
+
+def _check_budget(fw: Firewall, out: _File) -> None:
+    dual, _ = _dual_stack(fw, out.options)
     node = (ipaddress.ip_address("192.0.2.1"),) + ((ipaddress.ip_address("2001:db8::1"),) if dual else ())
+    if not fw.has_default_doc:  # rules only: count them as the block mode they are usually applied in
+        fw = dataclasses.replace(fw, default_action="block", has_default_doc=True)
     count = sum(
-        len(chain.rules) for chain in compile_firewall(fw, dataclasses.replace(opts.context, node_ips=node)).chains
+        len(chain.rules)
+        for chain in compile_firewall(fw, dataclasses.replace(out.options.context, node_ips=node)).chains
     )
     if count > NFT_RULE_BUDGET:
         out.add(
@@ -507,38 +536,62 @@ def _check_redundant(fw: Firewall, out: _File) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def check_text(text: str, path: str, options: LintOptions | None = None) -> list[Finding]:
-    """Every finding for one file's text; ``path`` names it in the findings."""
-    out = _File(path, LintOptions() if options is None else options)
+def _read(text: str, path: str, options: LintOptions) -> _File:
+    """One file's documents, each checked on its own."""
+    out = _File(path, options)
     try:
         documents = config_documents(_mark_placeholders(text), path)
     except BadInput as exc:
         out.add("file", "unreadable", str(exc).removeprefix(f"{path}: "), "fix the YAML", "error")
-        return out.findings
+        return out
     out.machine_type = _machine_type(documents)
     kinds = (RULE_KIND, DEFAULT_ACTION_KIND)
     for where, data in documents:
         if data.get("kind") in kinds:
             _check_document(data, where, out)
     _check_names(out)
-    if any(f.severity == "error" for f in out.findings):
-        return out.findings
-    if out.placeholders:
+    return out
+
+
+def _whole(files: list[_File], label: str, options: LintOptions) -> list[Finding]:
+    """The firewall the files configure, applied in order as talosctl applies patches."""
+    out = _File(label, options)
+    if any(f.severity == "error" for file in files for f in file.findings):
+        return []
+    placeholders = sum(file.placeholders for file in files)
+    if placeholders:
         out.add(
             "firewall",
             "placeholder",
-            f"{out.placeholders} document(s) hold placeholders, so the firewall as a whole is not checked",
+            f"{placeholders} document(s) hold placeholders, so the firewall as a whole is not checked",
             "substitute them and run check again",
         )
         return out.findings
-    try:
-        firewall = apply_patches([(path, out.documents)])
-    except BadInput as exc:
-        out.add("firewall", "invalid", str(exc).removeprefix(f"{path}: "), "fix the documents", "error")
+    out.machine_type = next((file.machine_type for file in files if file.machine_type), None)
+    merged = apply_patches([(file.path, file.documents) for file in files], validate=False)
+    kept = tuple(rule for rule in merged.rules if _check_merged_rule(rule, out))
+    if any(f.severity == "error" for f in out.findings):
         return out.findings
+    firewall = dataclasses.replace(merged, rules=kept)
     if firewall.active:
         _check_firewall(firewall, out)
     return out.findings
+
+
+def check_text(text: str, path: str, options: LintOptions | None = None) -> list[Finding]:
+    """Every finding for one file's text; ``path`` names it in the findings."""
+    opts = LintOptions() if options is None else options
+    file = _read(text, path, opts)
+    return file.findings + _whole([file], path, opts)
+
+
+def check_merged(files: list[tuple[str, str]], options: LintOptions | None = None) -> list[Finding]:
+    """Files that are patches of one node (``(path, text)`` in apply order): each document
+    on its own, then the firewall they make together, named ``A + B + ...``."""
+    opts = LintOptions() if options is None else options
+    read = [_read(text, path, opts) for path, text in files]
+    label = " + ".join(path for path, _ in files)
+    return [f for file in read for f in file.findings] + _whole(read, label, opts)
 
 
 def exit_code(findings: list[Finding]) -> int:

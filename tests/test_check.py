@@ -241,3 +241,43 @@ def test_budget_is_not_reached_by_the_reference_cluster() -> None:
 def test_accept_mode_skips_block_only_checks() -> None:
     text = "apiVersion: v1alpha1\nkind: NetworkDefaultActionConfig\ningress: accept\n"
     assert check_text(text, "accept.yaml", lint_options(role="worker")) == []
+
+
+# -- --merge: patches of one node, applied in order
+
+PER_RULE = sorted(str(p) for p in (FIXTURES / "community" / "per-rule").glob("*.yaml"))
+
+
+def test_per_rule_files_alone_lack_what_the_others_give(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run(capsys, "check", *PER_RULE)
+    assert result.code == 3
+    assert [line.split(": ", 2)[:2] for line in result.out_lines] == [
+        [PER_RULE[0], "NetworkDefaultActionConfig"],
+        [PER_RULE[3], "NetworkRuleConfig/kubelet-ingress"],
+    ]
+    assert "portSelector.ports is required" in result.out_lines[1]
+    assert "check both files with --merge" in result.out_lines[1]
+
+
+def test_per_rule_files_merged_are_one_clean_node(capsys: pytest.CaptureFixture[str]) -> None:
+    result = ok(run(capsys, "check", "--merge", *PER_RULE, "--from", "196.45.28.20", "--role", "worker"))
+    assert result.out == ""
+
+
+def test_merged_findings_name_every_file_and_see_the_later_patch(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run(capsys, "check", "--merge", *PER_RULE, "--subnet", "10.0.0.0/16", "--subnet", "fd00::/64")
+    assert result.code == 1
+    # The later patch replaced kubelet-ingress's sources with the IPv4 node subnet only.
+    assert result.out_lines == [
+        f"{' + '.join(PER_RULE)}: NetworkRuleConfig/kubelet-ingress: lists only IPv4 sources on a dual-stack "
+        "node (--subnet 10.0.0.0/16, fd00::/64), so 10250/tcp is closed over IPv6; add the IPv6 sources too"
+    ]
+
+
+def test_rules_without_a_default_action_ask_for_the_rest(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run(capsys, "check", PER_RULE[1], "--from", "196.45.28.20")
+    assert result.code == 1
+    assert result.out_lines == [
+        f"{PER_RULE[1]}: firewall: no NetworkDefaultActionConfig, so what the rules allow depends on the config "
+        "they patch; give that file too, first, with --merge (the lockout and profile checks need it)"
+    ]

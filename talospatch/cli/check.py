@@ -51,6 +51,14 @@ def check(
         Repeated,
         typer.Option("--from", metavar="ADDRESS", help="Address that must keep apid (and 6443 on control planes)."),
     ] = None,
+    merge: Annotated[
+        bool,
+        typer.Option(
+            "--merge",
+            help="The files are patches of one node, applied in order as talosctl does: check the firewall "
+            "they make together (default: each file is a node of its own).",
+        ),
+    ] = False,
     profiles_dir: Annotated[
         str | None, typer.Option("--profiles-dir", metavar="DIR", help="Folder of extra or replacing profiles.")
     ] = None,
@@ -59,7 +67,7 @@ def check(
     import json
 
     from talospatch.cli.params import LABELS
-    from talospatch.lint import check_text, exit_code, lint_options
+    from talospatch.lint import check_merged, check_text, exit_code, lint_options
     from talospatch.patchfiles import read_text
 
     if output_format not in FORMATS:
@@ -78,7 +86,11 @@ def check(
         labels=LABELS,
     )
     texts = [(path, read_text(path)) for path in files]
-    findings = [f for path, text in texts for f in check_text(text, "stdin" if path == "-" else path, options)]
+    named = [("stdin" if path == "-" else path, text) for path, text in texts]
+    if merge:
+        findings = check_merged(named, options)
+    else:
+        findings = [f for path, text in named for f in check_text(text, path, options)]
     if output_format == "json":
         document = {"files": len(files), "findings": [f.to_json() for f in findings]}
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
