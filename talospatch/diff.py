@@ -209,6 +209,6 @@ def render_markdown(changes: list[Change], title: str = "Firewall traffic change
     lines += ["", "| | sources | port | protocol | through rule |", "|---|---|---|---|---|"]
     for change in changes:
         sign = "➕ gains" if change.gained else "➖ loses"
-        sources = ", ".join(f"`{n}`" for n in change.sources)
+        sources = f"`{_cell(change.sources_text)}`"
         lines.append(f"| {sign} | {sources} | {change.ports.label} | {change.protocol} | `{_cell(change.rule)}` |")
     return "\n".join(lines) + "\n"

@@ -218,3 +218,10 @@ def test_bad_input_is_exit_3(
 ) -> None:
     monkeypatch.chdir(ROOT)
     assert error_message(run(capsys, "diff", *args)) == message
+
+
+def test_markdown_says_everyone_except_when_shorter() -> None:
+    old = firewall("block", rule("apid-ingress", [50000], "tcp", "192.168.30.0/24"))
+    new = firewall("block", rule("apid-ingress", [50000], "tcp", "0.0.0.0/0"))
+    table = render_markdown(traffic_diff(old, new), "t")
+    assert "| ➕ gains | `0.0.0.0/0 except 192.168.30.0/24` | 50000 | tcp | `apid-ingress` |" in table.splitlines()
