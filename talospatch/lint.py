@@ -28,7 +28,7 @@ from talospatch.errors import BadInput
 from talospatch.guard import lost_access
 from talospatch.machineconfig import config_documents
 from talospatch.nft import NodeContext, compile_firewall
-from talospatch.options import FIELD_NAMES, Labels
+from talospatch.options import ALL_TUNNELS, FIELD_NAMES, Labels
 from talospatch.profiles import Catalog, LoadedProfile, ProfileRule
 from talospatch.reach import Reach
 from talospatch.talosdocs import (
@@ -128,8 +128,8 @@ def lint_options(
             tunnels = [t for p in selected for t in p.profile.tunnels]
             if not tunnels:
                 raise BadInput(f"{labels('tunnel')} needs {labels('cni')} with a tunnel choice (cilium)")
-            if tunnel not in tunnels:
-                raise BadInput(f"unknown tunnel {tunnel!r}; valid: {', '.join(tunnels)}")
+            if tunnel not in (*tunnels, ALL_TUNNELS):
+                raise BadInput(f"unknown tunnel {tunnel!r}; valid: {', '.join([*tunnels, ALL_TUNNELS])}")
     return LintOptions(planes, nets, addresses, tuple(selected), tunnel, lockout, labels=labels)
 
 
@@ -475,8 +475,8 @@ def _check_profiles(fw: Firewall, out: _File) -> None:
         if not tunnels:
             continue
         by_tunnel = {t: [e for e in loaded.profile.rules if e.tunnel == t] for t in tunnels}
-        if len(tunnels) == 1:
-            for entry in by_tunnel[tunnels[0]]:
+        if len(tunnels) == 1 or opts.tunnel == ALL_TUNNELS:
+            for entry in (e for t in tunnels for e in by_tunnel[t]):
                 _missing(fw, out, loaded, entry)
             continue
         if any(

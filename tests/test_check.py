@@ -157,7 +157,7 @@ def test_missing_file_is_exit_3(capsys: pytest.CaptureFixture[str], tmp_path: Pa
         (["--format", "xml"], "--format 'xml' is not a format; valid: text, json"),
         (["--role", "nosuch"], None),
         (["--tunnel", "vxlan"], "--tunnel needs --cni with a tunnel choice (cilium)"),
-        (["--cni", "cilium", "--tunnel", "gre"], "unknown tunnel 'gre'; valid: vxlan, geneve"),
+        (["--cni", "cilium", "--tunnel", "gre"], "unknown tunnel 'gre'; valid: vxlan, geneve, both"),
         (["--from", "nope"], "--from 'nope' is not an IP address (want e.g. 196.45.28.20)"),
         (["--controlplane", "10.0.0.1/8"], "--controlplane '10.0.0.1/8' has host bits set; did you mean 10.0.0.0/8?"),
     ],
@@ -281,3 +281,14 @@ def test_rules_without_a_default_action_ask_for_the_rest(capsys: pytest.CaptureF
         f"{PER_RULE[1]}: firewall: no NetworkDefaultActionConfig, so what the rules allow depends on the config "
         "they patch; give that file too, first, with --merge (the lockout and profile checks need it)"
     ]
+
+
+def test_cilium_with_both_tunnels_wants_both(capsys: pytest.CaptureFixture[str]) -> None:
+    result = run(capsys, "check", str(ROOT / "out/worker.yaml"), "--cni", "cilium", "--tunnel", "both")
+    assert result.code == 1
+    assert result.out_lines == [
+        f"{ROOT / 'out/worker.yaml'}: firewall: cilium: cni-vxlan (Cilium VXLAN overlay) needs 8472/udp and no rule "
+        "allows it; add a rule from nodes: cross-node pod traffic is encapsulated in VXLAN, Cilium's default tunnel "
+        "protocol; without it every cross-node pod connection breaks"
+    ]
+    assert ok(run(capsys, "check", str(ROOT / "out/worker.yaml"), "--cni", "cilium", "--tunnel", "geneve")).out == ""
