@@ -522,12 +522,17 @@ def _check_redundant(fw: Firewall, out: _File) -> None:
             if r.portSelector.protocol == rule.protocol
             and any(p.lo <= q.hi and q.lo <= p.hi for p in r.ports for q in rule.ports)
         ]
-        verb = "allows" if len(overlapping) == 1 else "allow"
-        where = f" ({', '.join(overlapping)} already {verb} it)" if overlapping else ""
+        if fw.default_action == "block":
+            verb = "allows" if len(overlapping) == 1 else "allow"
+            what = "allows nothing the other rules do not" + (
+                f" ({', '.join(overlapping)} already {verb} it)" if overlapping else ""
+            )
+        else:
+            what = "changes no verdict: in accept mode it drops nothing that the other rules do not"
         out.add(
             f"{RULE_KIND}/{rule.name}",
             "redundant",
-            f"allows nothing the other rules do not{where}",
+            what,
             "delete it, or merge its ports and sources into one rule",
         )
         current = without

@@ -94,6 +94,13 @@ HAZARDS = [
         "allows nothing the other rules do not (kubelet-ingress already allows it)",
         "delete it",
     ),
+    (
+        "redundant-accept",
+        [],
+        "NetworkRuleConfig/open",
+        "changes no verdict: in accept mode it drops nothing that the other rules do not",
+        "delete it",
+    ),
     ("too-many-rules", ["--subnet", "192.168.30.0/24"], "firewall", "25 rules compile to", "merge rules"),
 ]
 
