@@ -128,6 +128,64 @@ def _resolve_sources(opts: GenOptions, label: Labels) -> Sources:
     return Sources(groups, frozenset(defaulted))
 
 
+def _verb(singular: str, subjects: list[str]) -> str:
+    """``allows`` after one subject, ``allow`` after several."""
+    return singular if len(subjects) == 1 else singular.removesuffix("s")
+
+
+def _nets_text(networks: list[Network]) -> str:
+    return ", ".join(str(n) for n in networks)
+
+
+def _check_scope(opts: GenOptions, sources: Sources, label: Labels) -> None:
+    """Errors for requests whose scope is certainly wrong: everyone as the node subnet, pods among the nodes."""
+    nodes = sources.groups["nodes"]
+    for subnet in nodes:
+        if subnet.prefixlen == 0:
+            raise BadInput(
+                f"{label('subnets')} {subnet} is every address: etcd, the kubelet and trustd would be open to "
+                f"the whole internet; give the subnet the nodes are on, e.g. "
+                f"{'192.168.30.0/24' if subnet.version == 4 else 'fd00:30::/64'}"
+            )
+    if "pods" not in sources.defaulted:
+        for pod in sources.groups["pods"]:
+            clash = [n for n in nodes if n.version == pod.version and n.overlaps(pod)]
+            if clash:
+                raise BadInput(
+                    f"{label('pod_subnets')} {pod} overlaps {label('subnets')} {_nets_text(clash)}: pod and node "
+                    "addresses must be disjoint, and a rule for the pods would also admit the nodes (or the "
+                    "other way round); give the cluster's podSubnets"
+                )
+
+
+def _scope_warnings(opts: GenOptions, sources: Sources, label: Labels) -> list[str]:
+    """Warnings for requests that may be meant but probably are not."""
+    warnings: list[str] = []
+    nodes = sources.groups["nodes"]
+    if "pods" in sources.defaulted:
+        for pod in sources.groups["pods"]:
+            clash = [n for n in nodes if n.version == pod.version and n.overlaps(pod)]
+            if clash:
+                warnings.append(
+                    f"the default pod subnet {pod} overlaps {label('subnets')} {_nets_text(clash)}; "
+                    f"pass {label('pod_subnets')} with the cluster's podSubnets"
+                )
+    if "controlplane" not in sources.defaulted:
+        outside = [
+            c
+            for c in sources.groups["controlplane"]
+            if not any(c.version == n.version and c.subnet_of(n) for n in nodes)  # type: ignore[arg-type]
+        ]
+        if outside:
+            warnings.append(
+                f"{label('controlplane')} {_nets_text(outside)} {'is' if len(outside) == 1 else 'are'} outside every "
+                f"{label('subnets')} ({_nets_text(nodes)}), so the rules for all nodes (kubelet, apid) do not "
+                f"admit {'it' if len(outside) == 1 else 'them'}; add {'its' if len(outside) == 1 else 'their'} "
+                f"subnet with {label('subnets')}, or correct the address"
+            )
+    return warnings
+
+
 def _select(opts: GenOptions, catalog: Catalog, label: Labels) -> tuple[list[LoadedProfile], list[str]]:
     """The profiles in output order (role, CNI, add-ons by name) and the tunnels chosen."""
     role = catalog.get(opts.role, "role")
@@ -152,9 +210,7 @@ def _select(opts: GenOptions, catalog: Catalog, label: Labels) -> tuple[list[Loa
     if opts.tunnel is not None:
         if not tunnels:
             raise BadInput(f"{label('tunnel')} does not apply to CNI {cni.name}: it has no tunnel choice")
-        # Tunnels that open ports first, then "both" (all of them), then those that open none.
-        carry = {r.tunnel for r in cni.profile.rules}
-        valid = [*(t for t in tunnels if t in carry), ALL_TUNNELS, *(t for t in tunnels if t not in carry)]
+        valid = tunnel_choices(cni)
         if opts.tunnel not in valid:
             raise BadInput(f"unknown tunnel {opts.tunnel!r} for {cni.name}; valid: {', '.join(valid)}")
         if opts.tunnel != ALL_TUNNELS:
@@ -176,6 +232,13 @@ def used_groups(opts: GenOptions, catalog: Catalog, labels: Labels = FIELD_NAMES
         if entry.tunnel is None or entry.tunnel in tunnels
         for group in entry.from_
     )
+
+
+def tunnel_choices(cni: LoadedProfile) -> list[str]:
+    """A CNI's tunnel values: those that open ports, then "both" (all of them), then those that open none."""
+    carry = {r.tunnel for r in cni.profile.rules}
+    tunnels = cni.profile.tunnels
+    return [*(t for t in tunnels if t in carry), ALL_TUNNELS, *(t for t in tunnels if t not in carry)]
 
 
 def _normal_form(
@@ -217,6 +280,7 @@ def expand(opts: GenOptions, catalog: Catalog | None = None, labels: Labels = FI
     if catalog is None:
         catalog = Catalog.load(opts.profiles_dir, label("profiles_dir"))
     sources = _resolve_sources(opts, label)
+    _check_scope(opts, sources, label)
     if opts.nodeport_from and not wants_nodeport(opts):
         raise BadInput(f"{label('nodeport_from')} needs {label('nodeport')} (or {label('converged')})")
     selected, tunnels = _select(opts, catalog, label)
@@ -270,15 +334,16 @@ def expand(opts: GenOptions, catalog: Catalog | None = None, labels: Labels = FI
         if widened:
             flag = label("controlplane")
             warnings.append(
-                f"no {flag}: {', '.join(widened)} allow the whole node subnet ({nodes}); "
+                f"no {flag}: {', '.join(widened)} {_verb('allows', widened)} the whole node subnet ({nodes}); "
                 f"pass {flag} with each control-plane node's address"
             )
     admin_rules = [r.document.name for r in rules if "admins" in r.entry.from_]
     if admin_rules and not opts.admins:
         warnings.append(
-            f"no {label('admins')}: {', '.join(admin_rules)} allow no one outside the cluster ({nodes}), "
-            "so talosctl and kubectl work only from inside the node subnet"
+            f"no {label('admins')}: {', '.join(admin_rules)} {_verb('allows', admin_rules)} no one outside the "
+            f"cluster ({nodes}), so talosctl and kubectl work only from inside the node subnet"
         )
+    warnings.extend(_scope_warnings(opts, sources, label))
 
     notes: list[str] = []
     cni = selected[1]

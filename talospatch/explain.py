@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+
+from talospatch.diff import share
 from talospatch.expand import Generated
-from talospatch.profiles import LoadedProfile
+from talospatch.nft import NodeContext
+from talospatch.profiles import GROUPS, LoadedProfile
+from talospatch.reach import Reach
+from talospatch.talosdocs import Network
 
 
 def rows(generated: Generated) -> list[list[str]]:
@@ -42,3 +48,37 @@ def table_text(header: list[str], body: list[list[str]]) -> str:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
     return "\n".join(lines) + "\n"
+
+
+_MARKS = {"all": "✅", "some": "partly", "none": "—"}
+
+
+def matrix(generated: Generated) -> tuple[list[str], list[list[str]]]:
+    """Who reaches what: one row per rule (its ports), one column per source group, from the compiled ruleset.
+
+    A cell says whether every address of the group reaches every port of the row
+    (``✅``), only some do (``partly``), or none (``—``); exact, as ``diff`` computes it.
+    """
+    reach = Reach(generated.firewall, NodeContext(pod_subnets=generated.pod_subnets))
+    groups: dict[str, list[Network]] = {}
+    for rule in generated.rules:
+        for group, nets in rule.sources:
+            groups.setdefault(group, nets)
+    groups.setdefault("any", [ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")])
+    groups = {g: groups[g] for g in GROUPS if g in groups}
+    header = ["rule", "ports", *(f"{g} ({', '.join(str(n) for n in nets)})" for g, nets in groups.items())]
+    body = []
+    for rule in generated.rules:
+        doc = rule.document
+        cells = [_MARKS[share(reach, nets, doc.protocol, doc.ports)] for nets in groups.values()]  # type: ignore[arg-type]
+        body.append([doc.name, f"{', '.join(p.label for p in doc.ports)}/{doc.protocol}", *cells])
+    return header, body
+
+
+def table_markdown(header: list[str], body: list[list[str]]) -> str:
+    """A GitHub-flavoured markdown table."""
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([line(header), "|" + "---|" * len(header), *(line(row) for row in body)]) + "\n"

@@ -1,4 +1,7 @@
-"""Read Talos patch files (``-`` is standard input) into the firewall they configure."""
+"""Read Talos patch files (``-`` is standard input) into the firewall they configure.
+
+A file may also be a whole machine config or ``talosctl get machineconfig -o yaml`` output.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from talospatch.errors import BadInput
+from talospatch.machineconfig import config_documents, is_resource
 from talospatch.talosdocs import Firewall, apply_patches
 from talospatch.yamlio import load_all
 
@@ -28,6 +32,9 @@ def load_firewall(paths: Sequence[str]) -> Firewall:
     patches: list[tuple[str, list[Mapping[str, Any]]]] = []
     for path in paths:
         where = "stdin" if path == "-" else path
-        documents = load_all(read_text(path), where)
+        text = read_text(path)
+        documents = load_all(text, where)
+        if any(is_resource(d) for d in documents):  # talosctl get machineconfig -o yaml
+            documents = [doc for _, doc in config_documents(text, where)]
         patches.append((where, [d for d in documents if isinstance(d, dict)]))
     return apply_patches(patches)
