@@ -136,9 +136,7 @@ def refuse_range_end(ruleset: Ruleset) -> None:
     hazards = range_end_hazards(ruleset)
     if hazards:
         more = f" (and {len(hazards) - 1} more)" if len(hazards) > 1 else ""
-        raise BadInput(
-            f"{hazards[0].message}{more}; narrow the subnets/excepts or target v1.12.5 / v1.13.0 or newer"
-        )
+        raise BadInput(f"{hazards[0].message}{more}; narrow the subnets/excepts or target v1.12.5 / v1.13.0 or newer")
 
 
 def rule_count(ruleset: Ruleset) -> int:
