@@ -293,6 +293,16 @@ class Reach:
         if verdict.dnat:
             return None
         if (
+            verdict.rule is not None
+            and verdict.rule.origin == ORIGIN_HOST_DNS
+            and packet.family == "ipv6"
+            and not v.host_dns_v6
+        ):
+            return (
+                f"on Talos {v.display} the host DNS rule has no IPv6 destination match (v1.14.0 adds one): "
+                "IPv6 pods reach port 53 at every node address"
+            )
+        if (
             packet.ct_state in ("established", "related", "invalid")
             and self.firewall.default_action == "accept"
             and not v.accept_mode_conntrack

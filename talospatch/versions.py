@@ -123,15 +123,17 @@ CHANGES: tuple[Change, ...] = (
     Change(
         "host_dns_v6",
         ((1, 14, 0),),
-        "the host DNS rules also accept fd54:616c:6f73::204f:5320:444e:531 when a pod CIDR is IPv6",
-        "`nft` adds the IPv6 address from v1.14",
+        "the host DNS rules match fd54:616c:6f73::204f:5320:444e:531 when a pod CIDR is IPv6; before, "
+        "their IPv6 part has no destination match (IPv6 pods reach port 53 on every node address where no "
+        "prerouting chain drops it first, i.e. before v1.10)",
+        "`nft` and `query` model both forms",
         "hostDNSSubnets in nftables_chain_config.go (v1.14.0-rc.1)",
     ),
     Change(
         "duplicate_documents_in_patch",
         ((1, 14, 0),),
         "one patch file may repeat a document (same kind and name); they apply in order",
-        "information only: talospatch merges repeated documents in order",
+        "before v1.14, `hazards.repeated_documents` reports a patch file that repeats a document",
         "1a075383a",
     ),
     Change(
@@ -228,6 +230,11 @@ RELEASES: tuple[TalosVersion, ...] = tuple(
 )
 DEFAULT_VERSION: TalosVersion = RELEASES[-1]
 DEFAULT_VERSION_NAME: str = DEFAULT_VERSION.display
+# For ``--talos-version``'s help.
+TALOS_VERSION_HELP = (
+    f"Talos release to model: X.Y or X.Y.Z (v1.{OLDEST_MINOR}.0 to {DEFAULT_VERSION_NAME}; X.Y is the newest "
+    f"patch of that line) or main. Default: {DEFAULT_VERSION_NAME}."
+)
 # The newest patch of each line, then main: what a support matrix or a test sweeps.
 LINE_VERSIONS: tuple[TalosVersion, ...] = (
     *(TalosVersion(minor, patch) for minor, patch in sorted(NEWEST_PATCH.items())),

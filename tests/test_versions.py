@@ -39,6 +39,7 @@ from talospatch.versions import (
     LINE_VERSIONS,
     MAIN,
     RELEASES,
+    TALOS_VERSION_HELP,
     TalosVersion,
     parse_talos_version,
     support_matrix,
@@ -150,6 +151,13 @@ def test_a_newer_line_is_modelled_as_main_with_a_warning(text: str) -> None:
     assert choice.warning is not None
     assert "is newer than any release talospatch knows (v1.14.0)" in choice.warning
     assert choice.warning.endswith("modelled as main (v1.15 development, after 55e0f6350)")
+
+
+def test_help_names_the_range_and_the_default() -> None:
+    assert TALOS_VERSION_HELP == (
+        "Talos release to model: X.Y or X.Y.Z (v1.8.0 to v1.14.0; X.Y is the newest patch of that line) or main. "
+        "Default: v1.14.0."
+    )
 
 
 def test_release_table_covers_every_patch_from_1_8_0_to_the_default() -> None:
@@ -374,6 +382,27 @@ def test_established_traffic_in_accept_mode_depends_on_the_release(version: str,
             f"dropped: {OUTSIDER} is outside apid-ingress (192.168.30.0/24); on Talos v1.14.0 accept mode has no "
             "conntrack rules (added on main, #13926): established traffic is filtered like new connections"
         )
+
+
+@pytest.mark.parametrize(
+    ("version", "allowed"),
+    [
+        pytest.param("1.9", True, id="v1.9.6"),
+        pytest.param("1.13", False, id="v1.13.9"),  # the prerouting chain drops it first
+        pytest.param("1.14", False, id="v1.14.0"),
+    ],
+)
+def test_ipv6_pod_to_node_port_53_depends_on_the_release(version: str, allowed: bool) -> None:
+    answer = Reach(BLOCK, NODE_DUAL, version).query("fd00:244::5", 53, "udp", "fd00:30::21")
+    assert answer.allowed is allowed
+    if allowed:
+        assert answer.reason == (
+            "allowed: host DNS from pods/services (fd00:30::21:53); on Talos v1.9.6 the host DNS rule has no IPv6 "
+            "destination match (v1.14.0 adds one): IPv6 pods reach port 53 at every node address"
+        )
+    else:
+        assert answer.reason == "dropped: no rule allows 53/udp (default action block)"
+        assert answer.verdict.chain == "prerouting"
 
 
 # -- hazards ----------------------------------------------------------------------------------
