@@ -7,13 +7,16 @@ reviewer needs beside them (which group allowed which CIDR, why, and warnings).
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
-import shlex
 from dataclasses import dataclass, field
 
+from talospatch.addresses import IPAddress, address_order, collapse, dedupe, parse_address, parse_network
 from talospatch.errors import BadInput
-from talospatch.profiles import L4, Catalog, LoadedProfile, ProfileRule
+from talospatch.options import ALL_TUNNELS, DEFAULT_CNI, DEFAULT_POD_SUBNET, FIELD_NAMES, GenOptions, Labels
+from talospatch.profiles import Catalog, LoadedProfile, ProfileRule
 from talospatch.talosdocs import (
+    L4,
     Firewall,
     IngressRule,
     Network,
@@ -21,96 +24,7 @@ from talospatch.talosdocs import (
     RuleConfig,
 )
 
-DEFAULT_CNI = "cilium"
-DEFAULT_POD_SUBNET = "10.244.0.0/16"  # Talos's default cluster.network.podSubnets
-ALL_TUNNELS = "both"
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-@dataclass(frozen=True)
-class GenOptions:
-    """The options of ``gen`` (and of ``explain``, ``nft`` and ``query``), as strings."""
-
-    role: str
-    subnets: tuple[str, ...]
-    cni: str = DEFAULT_CNI
-    tunnel: str | None = None
-    controlplane: tuple[str, ...] = ()
-    workers: tuple[str, ...] = ()
-    admins: tuple[str, ...] = ()
-    pod_subnets: tuple[str, ...] = ()
-    addons: tuple[str, ...] = ()
-    nodeport: bool = False
-    nodeport_from: tuple[str, ...] = ()
-    profiles_dir: str | None = None
-    # gen --from: addresses that must keep reaching the role's management ports.
-    guard_from: tuple[str, ...] = ()
-
-
-def parse_address(text: str, option: str) -> IPAddress:
-    """An IP address from the command line (not a CIDR)."""
-    try:
-        return ipaddress.ip_address(text.strip())
-    except ValueError:
-        raise BadInput(f"{option} {text!r} is not an IP address (want e.g. 196.45.28.20)") from None
-
-
-def parse_network(text: str, option: str, *, allow_address: bool) -> Network:
-    """A CIDR from the command line, strictly: host bits set is an error, not a guess.
-
-    With ``allow_address`` a bare IP means that one host (/32 or /128).
-    """
-    value = text.strip()
-    if "/" not in value:
-        try:
-            address = ipaddress.ip_address(value)
-        except ValueError:
-            raise BadInput(
-                f"{option} {text!r} is not an IP address or CIDR (want e.g. 192.168.30.0/24)"
-            ) from None
-        if allow_address:
-            return ipaddress.ip_network(address)
-        raise BadInput(
-            f"{option} {text!r} is an address, not a subnet; give the network in CIDR form, "
-            f"e.g. {ipaddress.ip_network(f'{address}/24' if address.version == 4 else f'{address}/64', strict=False)}"
-        )
-    addr_text, _, prefix_text = value.partition("/")
-    try:
-        address = ipaddress.ip_address(addr_text)
-    except ValueError:
-        raise BadInput(
-            f"{option} {text!r}: {addr_text!r} is not an IP address (want e.g. 192.168.30.0/24)"
-        ) from None
-    max_len = address.max_prefixlen
-    if not (prefix_text.isascii() and prefix_text.isdigit()) or int(prefix_text) > max_len:
-        raise BadInput(
-            f"{option} {text!r}: prefix length must be 0-{max_len} for IPv{address.version}"
-        )
-    network = ipaddress.ip_network(f"{address}/{int(prefix_text)}", strict=False)
-    if network.network_address != address:
-        raise BadInput(
-            f"{option} {text!r} has host bits set; did you mean {network}?"
-        )
-    return network
-
-
-def _families(networks: list[Network]) -> tuple[list[ipaddress.IPv4Network], list[ipaddress.IPv6Network]]:
-    v4 = [n for n in networks if isinstance(n, ipaddress.IPv4Network)]
-    v6 = [n for n in networks if isinstance(n, ipaddress.IPv6Network)]
-    return v4, v6
-
-
-def dedupe(networks: list[Network]) -> list[Network]:
-    """De-duplicated, IPv4 before IPv6, each family sorted: a group as the user gave it."""
-    v4, v6 = _families(networks)
-    return [*sorted(set(v4)), *sorted(set(v6))]
-
-
-def collapse(networks: list[Network]) -> list[Network]:
-    """De-duplicated and collapsed, IPv4 before IPv6, each family sorted: a rule's sources."""
-    v4, v6 = _families(networks)
-    return [*ipaddress.collapse_addresses(v4), *ipaddress.collapse_addresses(v6)]
+__all__ = ["GenOptions", "Generated", "GeneratedRule", "Sources", "expand"]
 
 
 @dataclass(frozen=True)
@@ -134,12 +48,18 @@ class GeneratedRule:
 
 @dataclass(frozen=True)
 class Generated:
+    """The documents of one role, with what a reviewer needs beside them.
+
+    ``options`` is the request in its normal form: defaults filled in, networks and
+    addresses normalized and de-duplicated, add-ons sorted; the same documents come from
+    it again, so it is what a header shows to reproduce the output.
+    """
+
     options: GenOptions
-    command: str
     rules: list[GeneratedRule]
     warnings: list[str] = field(default_factory=list)
     # The role's management ports that the lockout guard checks, and the addresses
-    # (``gen --from``) that must keep reaching them.
+    # (``guard_from``) that must keep reaching them.
     lockout_ports: tuple[tuple[int, L4], ...] = ()
     guard_addresses: tuple[IPAddress, ...] = ()
     # The pod subnets, for the pod/service rules of the compiled ruleset.
@@ -150,24 +70,35 @@ class Generated:
         return Firewall("block", tuple(r.document for r in self.rules))
 
 
-def _resolve_sources(opts: GenOptions) -> Sources:
+# The source groups that an option feeds, to reject options that change nothing.
+_GROUP_FIELDS = {
+    "controlplane": "controlplane",
+    "workers": "workers",
+    "admins": "admins",
+    "pods": "pod_subnets",
+    "nodeport-clients": "nodeport_from",
+}
+
+
+def _resolve_sources(opts: GenOptions, label: Labels) -> Sources:
     if not opts.subnets:
-        raise BadInput("--subnet is required: the node subnet(s) of the cluster, e.g. 192.168.30.0/24")
-    nodes = dedupe([parse_network(s, "--subnet", allow_address=False) for s in opts.subnets])
+        raise BadInput(f"{label('subnets')} is required: the node subnet(s) of the cluster, e.g. 192.168.30.0/24")
+    nodes = dedupe([parse_network(s, label("subnets"), allow_address=False) for s in opts.subnets])
     any_ = [ipaddress.ip_network("0.0.0.0/0")]
     if any(n.version == 6 for n in nodes):
         any_.append(ipaddress.ip_network("::/0"))
 
-    def given(values: tuple[str, ...], option: str, *, allow_address: bool) -> list[Network]:
-        return dedupe([parse_network(v, option, allow_address=allow_address) for v in values])
+    def given(name: str, *, allow_address: bool) -> list[Network]:
+        values: tuple[str, ...] = getattr(opts, name)
+        return dedupe([parse_network(v, label(name), allow_address=allow_address) for v in values])
 
     groups: dict[str, list[Network]] = {
         "nodes": nodes,
-        "controlplane": given(opts.controlplane, "--controlplane", allow_address=True),
-        "workers": given(opts.workers, "--workers", allow_address=True),
-        "admins": given(opts.admins, "--admin", allow_address=True),
-        "pods": given(opts.pod_subnets, "--pod-subnet", allow_address=False),
-        "nodeport-clients": given(opts.nodeport_from, "--nodeport-from", allow_address=True),
+        "controlplane": given("controlplane", allow_address=True),
+        "workers": given("workers", allow_address=True),
+        "admins": given("admins", allow_address=True),
+        "pods": given("pod_subnets", allow_address=False),
+        "nodeport-clients": given("nodeport_from", allow_address=True),
         "any": any_,
     }
     defaulted: set[str] = set()
@@ -181,32 +112,21 @@ def _resolve_sources(opts: GenOptions) -> Sources:
     return Sources(groups, frozenset(defaulted))
 
 
-# Which option feeds which source group, to reject options that change nothing.
-_GROUP_OPTIONS = {
-    "controlplane": ("--controlplane", "controlplane"),
-    "workers": ("--workers", "workers"),
-    "admins": ("--admin", "admins"),
-    "pods": ("--pod-subnet", "pod_subnets"),
-    "nodeport-clients": ("--nodeport-from", "nodeport_from"),
-}
-
-
-def _select(opts: GenOptions, catalog: Catalog) -> tuple[list[LoadedProfile], list[str]]:
+def _select(opts: GenOptions, catalog: Catalog, label: Labels) -> tuple[list[LoadedProfile], list[str]]:
     """The profiles in output order (role, CNI, add-ons by name) and the tunnels chosen."""
     role = catalog.get(opts.role, "role")
-    cni = catalog.get(opts.cni, "cni")
+    cni = catalog.get(opts.cni or DEFAULT_CNI, "cni")
     addons = sorted(set(opts.addons) | ({"nodeport"} if opts.nodeport else set()))
     selected = [role, cni, *(catalog.get(name, "addon") for name in addons)]
     for loaded in selected[2:]:
         if loaded.profile.roles and opts.role not in loaded.profile.roles:
             raise BadInput(
-                f"add-on {loaded.name} applies to role {', '.join(loaded.profile.roles)} only, "
-                f"not {opts.role}"
+                f"add-on {loaded.name} applies to role {', '.join(loaded.profile.roles)} only, not {opts.role}"
             )
     tunnels = list(cni.profile.tunnels)
     if opts.tunnel is not None:
         if not tunnels:
-            raise BadInput(f"--tunnel does not apply to CNI {cni.name}: it has no tunnel choice")
+            raise BadInput(f"{label('tunnel')} does not apply to CNI {cni.name}: it has no tunnel choice")
         valid = [*tunnels, ALL_TUNNELS]
         if opts.tunnel not in valid:
             raise BadInput(f"unknown tunnel {opts.tunnel!r} for {cni.name}; valid: {', '.join(valid)}")
@@ -215,37 +135,45 @@ def _select(opts: GenOptions, catalog: Catalog) -> tuple[list[LoadedProfile], li
     return selected, tunnels
 
 
-def normalized_command(
-    opts: GenOptions, sources: Sources, tunnels: list[str], cni_tunnels: bool, guarded: tuple[IPAddress, ...]
-) -> str:
-    """The command line that reproduces this output, options in a fixed order."""
-    words = ["talospatch", "gen", "--role", opts.role, "--cni", opts.cni]
-    if cni_tunnels:
-        words += ["--tunnel", tunnels[0] if len(tunnels) == 1 else ALL_TUNNELS]
-    for net in sources.groups["nodes"]:
-        words += ["--subnet", str(net)]
-    for group, (option, attr) in _GROUP_OPTIONS.items():
-        if getattr(opts, attr):
-            for net in sources.groups[group]:
-                words += [option, str(net)]
-    if opts.nodeport or "nodeport" in opts.addons:
-        words.append("--nodeport")
-    for name in sorted(set(opts.addons) - {"nodeport"}):
-        words += ["--with", name]
-    if opts.profiles_dir is not None:
-        words += ["--profiles-dir", opts.profiles_dir]
-    for address in guarded:
-        words += ["--from", str(address)]
-    return shlex.join(words)
+def _normal_form(
+    opts: GenOptions, sources: Sources, cni: LoadedProfile, tunnels: list[str], guarded: tuple[IPAddress, ...]
+) -> GenOptions:
+    """The request with defaults filled in and every value in its normalized spelling."""
+
+    def nets(group: str) -> tuple[str, ...]:
+        return tuple(str(n) for n in sources.groups[group]) if getattr(opts, _GROUP_FIELDS[group]) else ()
+
+    tunnel = None
+    if cni.profile.tunnels:
+        tunnel = tunnels[0] if len(tunnels) == 1 else ALL_TUNNELS
+    return dataclasses.replace(
+        opts,
+        cni=cni.name,
+        tunnel=tunnel,
+        subnets=tuple(str(n) for n in sources.groups["nodes"]),
+        controlplane=nets("controlplane"),
+        workers=nets("workers"),
+        admins=nets("admins"),
+        pod_subnets=nets("pods"),
+        nodeport_from=nets("nodeport-clients"),
+        nodeport=opts.nodeport or "nodeport" in opts.addons,
+        addons=tuple(sorted(set(opts.addons) - {"nodeport"})),
+        guard_from=tuple(str(a) for a in guarded),
+    )
 
 
-def expand(opts: GenOptions, catalog: Catalog | None = None) -> Generated:
-    """Check the options and build the documents. Pure: warnings are returned, not printed."""
-    catalog = catalog if catalog is not None else Catalog.load(opts.profiles_dir)
-    sources = _resolve_sources(opts)
+def expand(opts: GenOptions, catalog: Catalog | None = None, labels: Labels = FIELD_NAMES) -> Generated:
+    """Check the options and build the documents. Pure: warnings are returned, not printed.
+
+    ``labels`` names the options in messages as the user spelled them.
+    """
+    label = labels
+    if catalog is None:
+        catalog = Catalog.load(opts.profiles_dir, label("profiles_dir"))
+    sources = _resolve_sources(opts, label)
     if opts.nodeport_from and not (opts.nodeport or "nodeport" in opts.addons):
-        raise BadInput("--nodeport-from needs --nodeport")
-    selected, tunnels = _select(opts, catalog)
+        raise BadInput(f"{label('nodeport_from')} needs {label('nodeport')}")
+    selected, tunnels = _select(opts, catalog, label)
 
     rules: list[GeneratedRule] = []
     owner: dict[str, LoadedProfile] = {}
@@ -261,8 +189,7 @@ def expand(opts: GenOptions, catalog: Catalog | None = None) -> Generated:
             if not cidrs:
                 missing = ", ".join(entry.from_)
                 warnings.append(
-                    f"{entry.name}: no source in {missing} was given, so the rule is left out "
-                    "and the port stays closed"
+                    f"{entry.name}: no source in {missing} was given, so the rule is left out and the port stays closed"
                 )
                 continue
             for name, proto in entry.document_names():
@@ -279,10 +206,10 @@ def expand(opts: GenOptions, catalog: Catalog | None = None) -> Generated:
                 )
                 rules.append(GeneratedRule(document, loaded.name, entry, by_group))
 
-    for group, (option, attr) in _GROUP_OPTIONS.items():
-        if getattr(opts, attr) and group not in used_groups:
+    for group, name in _GROUP_FIELDS.items():
+        if getattr(opts, name) and group not in used_groups:
             raise BadInput(
-                f"{option} does not apply to role {opts.role} with CNI {opts.cni}: "
+                f"{label(name)} does not apply to role {opts.role} with CNI {selected[1].name}: "
                 f"no selected rule allows the {group} group"
             )
 
@@ -295,14 +222,15 @@ def expand(opts: GenOptions, catalog: Catalog | None = None) -> Generated:
     if "controlplane" in sources.defaulted:
         widened = [r.document.name for r in rules if any(g == "controlplane" for g, _ in r.sources)]
         if widened:
+            flag = label("controlplane")
             warnings.append(
-                f"no --controlplane: {', '.join(widened)} allow the whole node subnet ({nodes}); "
-                "pass --controlplane with each control-plane node's address"
+                f"no {flag}: {', '.join(widened)} allow the whole node subnet ({nodes}); "
+                f"pass {flag} with each control-plane node's address"
             )
     admin_rules = [r.document.name for r in rules if "admins" in r.entry.from_]
     if admin_rules and not opts.admins:
         warnings.append(
-            f"no --admin: {', '.join(admin_rules)} allow no one outside the cluster ({nodes}), "
+            f"no {label('admins')}: {', '.join(admin_rules)} allow no one outside the cluster ({nodes}), "
             "so talosctl and kubectl work only from inside the node subnet"
         )
 
@@ -311,11 +239,12 @@ def expand(opts: GenOptions, catalog: Catalog | None = None) -> Generated:
         firewall.check()
     except ValueError as exc:  # a profile combination Talos would reject
         raise BadInput(str(exc)) from None
-    guarded = {parse_address(a, "--from") for a in opts.guard_from}
-    guard_addresses = tuple(sorted(guarded, key=lambda a: (a.version, int(a))))
-    command = normalized_command(opts, sources, tunnels, bool(selected[1].profile.tunnels), guard_addresses)
+    guarded = {parse_address(a, label("guard_from")) for a in opts.guard_from}
+    guard_addresses = tuple(sorted(guarded, key=address_order))
     return Generated(
-        opts, command, rules, warnings,
+        _normal_form(opts, sources, selected[1], tunnels, guard_addresses),
+        rules,
+        warnings,
         # apid is on every Talos node: a custom role without a list still guards it.
         lockout_ports=selected[0].profile.lockout or ((50000, "tcp"),),
         guard_addresses=guard_addresses,

@@ -11,9 +11,7 @@ def rows(generated: Generated) -> list[list[str]]:
     out = []
     for rule in generated.rules:
         doc = rule.document
-        sources = "; ".join(
-            f"{group}: {', '.join(str(n) for n in nets)}" for group, nets in rule.sources
-        )
+        sources = "; ".join(f"{group}: {', '.join(str(n) for n in nets)}" for group, nets in rule.sources)
         ports = ", ".join(p.label for p in doc.ports)
         out.append([doc.name, ports, doc.protocol, sources, rule.entry.why])
     return out
@@ -23,14 +21,16 @@ def profile_rows(loaded: LoadedProfile) -> list[list[str]]:
     out = []
     for entry in loaded.profile.rules:
         name = entry.name if entry.tunnel is None else f"{entry.name} (--tunnel {entry.tunnel})"
-        out.append([
-            name,
-            ", ".join(p.label for p in entry.ports),
-            "+".join(entry.protocol),
-            ", ".join(entry.from_),
-            entry.why,
-            entry.source,
-        ])
+        out.append(
+            [
+                name,
+                ", ".join(p.label for p in entry.ports),
+                "+".join(entry.protocol),
+                ", ".join(entry.from_),
+                entry.why,
+                entry.source,
+            ]
+        )
     return out
 
 

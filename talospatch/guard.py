@@ -1,4 +1,4 @@
-"""The lockout guard: every ``--from`` address must still reach the node's management ports.
+"""The lockout guard: every guarded address must still reach the node's management ports.
 
 The ports come from the role profile's ``lockout`` list (apid 50000/tcp on every role,
 and the Kubernetes API 6443/tcp on control-plane nodes); the verdicts come from the same
@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from talospatch.expand import Generated
 from talospatch.nft import NodeContext
+from talospatch.options import FIELD_NAMES, Labels
 from talospatch.reach import Reach
 
 
-def lockouts(generated: Generated, context: NodeContext) -> list[str]:
-    """One line per (``--from`` address, port) the patch would cut off, with the fix."""
+def lockouts(generated: Generated, context: NodeContext, labels: Labels = FIELD_NAMES) -> list[str]:
+    """One line per (guarded address, port) the patch would cut off, with the fix."""
     reach = Reach(generated.firewall, context)
     problems = []
     for address in generated.guard_addresses:
@@ -27,6 +28,7 @@ def lockouts(generated: Generated, context: NodeContext) -> list[str]:
                 and any(port in p for p in r.document.ports)
                 for r in generated.rules
             )
-            fix = f"add --admin {address}" if takes_admin else "no rule for this port takes --admin"
+            admin = labels("admins")
+            fix = f"add {admin} {address}" if takes_admin else f"no rule for this port takes {admin}"
             problems.append(f"lockout: {address} would lose {port}/{protocol} ({answer.reason}); {fix}")
     return problems

@@ -13,7 +13,8 @@ Pure functions for ``gen``, ``build`` and ``check`` to call (they print; nothing
 - ``enobufs_hazard``: before v1.13.9 / v1.14.0 a ruleset above ``ENOBUFS_RULE_LIMIT`` nft rules
   can fail with ENOBUFS on every reconcile (#14001): a warning with the count.
 - ``repeated_documents``: before v1.14.0 one patch file may not name a document twice.
-- ``apply_version``: all of these at once, as a command runs them.
+- ``apply_version``: all of these at once, as a command runs them (``fit_generated`` for
+  ``gen``'s ``Generated``, whose documents it rewrites in place of the firewall's).
 
 ``$patch: delete`` before v1.8 needs no check: ``versions.parse_talos_version`` refuses
 every release older than v1.8.
@@ -21,11 +22,13 @@ every release older than v1.8.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from talospatch.errors import BadInput
+from talospatch.expand import Generated
 from talospatch.nft import AddressSet, NodeContext, Ruleset, compile_firewall
 from talospatch.talosdocs import Firewall, PortRange, RuleConfig
 from talospatch.versions import TalosVersion, resolve
@@ -226,3 +229,26 @@ def apply_version(
         hint = "; could merge: " + "; ".join(" + ".join(g) for g in groups) if groups else ""
         warnings.append(enobufs.message + hint)
     return VersionFit(fix.firewall, ruleset, fix.changes, tuple(warnings))
+
+
+@dataclass(frozen=True)
+class GeneratedFit:
+    """``fit_generated``'s result: ``generated`` with its documents fitted to the release
+    (warnings appended to ``generated.warnings``), and the rewrites made."""
+
+    generated: Generated
+    changes: tuple[str, ...]
+
+
+def fit_generated(
+    generated: Generated, ctx: NodeContext | None = None, version: TalosVersion | str | None = None
+) -> GeneratedFit:
+    """``apply_version`` for ``gen``: rewrite the generated documents (e.g. ``trust-nodes``'s
+    ``1-65535`` to ``1-65534`` before v1.12.5), refuse what cannot be fixed (``BadInput``),
+    and add the rewrites and the ENOBUFS warning to ``warnings``."""
+    context = NodeContext(pod_subnets=generated.pod_subnets) if ctx is None else ctx
+    fit = apply_version(generated.firewall, context, version)
+    documents = {rule.name: rule for rule in fit.firewall.rules}
+    rules = [dataclasses.replace(r, document=documents[r.document.name]) for r in generated.rules]
+    warnings = [*generated.warnings, *fit.changes, *fit.warnings]
+    return GeneratedFit(dataclasses.replace(generated, rules=rules, warnings=warnings), fit.changes)

@@ -10,30 +10,33 @@ from pathlib import Path
 from talospatch.errors import BadInput
 
 
-def check_target(path: str) -> Path:
-    """Fail early, before any work, when ``path`` cannot be an output file."""
+def check_target(path: str, label: str = "output") -> Path:
+    """Fail early, before any work, when ``path`` cannot be an output file.
+
+    ``label`` names the option or key that gave the path, in messages.
+    """
     if not path:
-        raise BadInput("--output needs a file name")
+        raise BadInput(f"{label} needs a file name")
     target = Path(path)
     folder = target.parent
     if not folder.is_dir():
-        raise BadInput(f"--output {path}: folder {folder} does not exist")
+        raise BadInput(f"{label} {path}: folder {folder} does not exist")
     if target.is_dir():
-        raise BadInput(f"--output {path}: is a directory")
+        raise BadInput(f"{label} {path}: is a directory")
     return target
 
 
-def write_atomic(path: str, text: str) -> None:
+def write_atomic(path: str, text: str, label: str = "output") -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename.
 
     On any error the previous file, if any, is untouched and no new file appears.
     """
-    target = check_target(path)
+    target = check_target(path, label)
     folder = target.parent
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
-        raise BadInput(f"--output {path}: cannot write: {exc.strerror}") from None
+        raise BadInput(f"{label} {path}: cannot write: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
@@ -50,7 +53,7 @@ def write_atomic(path: str, text: str) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise BadInput(f"--output {path}: cannot write: {exc.strerror or exc}") from None
+        raise BadInput(f"{label} {path}: cannot write: {exc.strerror or exc}") from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -1,8 +1,9 @@
 """Role, CNI and add-on profiles: YAML data files describing which ports a node must open.
 
-A profile is one file ``<name>.yaml``. Built-in profiles ship inside the package
-(``talospatch/profiles``, a link to the top-level ``profiles/`` folder); ``--profiles-dir``
-adds profiles or replaces built-in ones of the same name. Python here only describes the
+A profile is one file ``<name>.yaml``. The built-in profiles are the repository's top-level
+``profiles/`` folder: the wheel carries it inside the package (``talospatch/profiles``), and a
+source checkout or an editable install reads it where it is, beside the package. A folder of
+the user's adds profiles or replaces built-in ones of the same name. Python here only describes the
 shape of the files and checks them; the ports live in the YAML.
 """
 
@@ -10,18 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from talospatch.errors import BadInput
-from talospatch.talosdocs import PortRange, validate_port_ranges
+from talospatch.talosdocs import L4, PortRange, parse_port_protocol, validate_port_ranges
 from talospatch.yamlio import load_one
 
 Kind = Literal["role", "cni", "addon"]
 KINDS: tuple[Kind, ...] = ("role", "cni", "addon")
-L4 = Literal["tcp", "udp"]
 
 # Source groups a profile entry may name in ``from``; the CLI resolves them to CIDRs.
 GROUPS = ("nodes", "controlplane", "workers", "admins", "pods", "any", "nodeport-clients")
@@ -48,7 +49,7 @@ class ProfileRule(_Strict):
     @classmethod
     def _ports(cls, value: object) -> object:
         if not isinstance(value, list):
-            raise ValueError("ports must be a list of ports and \"lo-hi\" ranges")
+            raise ValueError('ports must be a list of ports and "lo-hi" ranges')
         ports = tuple(PortRange.parse(v) for v in value)
         validate_port_ranges(ports)
         return ports
@@ -97,10 +98,10 @@ class Profile(_Strict):
             raise ValueError("a list of PORT/tcp or PORT/udp")
         ports = []
         for spec in value:
-            port, _, proto = str(spec).partition("/")
-            if not (port.isascii() and port.isdigit() and int(port) <= 65535 and proto in ("tcp", "udp")):
-                raise ValueError(f"{spec!r} is not PORT/tcp or PORT/udp")
-            ports.append((int(port), proto))
+            try:
+                ports.append(parse_port_protocol(str(spec)))
+            except ValueError:
+                raise ValueError(f"{spec!r} is not PORT/tcp or PORT/udp") from None
         return tuple(ports)
 
 
@@ -115,13 +116,18 @@ class LoadedProfile:
         return self.profile.kind
 
 
+def _builtin_folder() -> Traversable:
+    """The built-in profiles: inside the installed wheel, else the checkout's ``profiles/``."""
+    package = resources.files("talospatch")
+    packaged = package / "profiles"
+    return packaged if packaged.is_dir() else package / ".." / "profiles"
+
+
 def _builtin_files() -> list[tuple[str, str]]:
     """``(file name, text)`` of every built-in profile."""
-    folder = resources.files("talospatch") / "profiles"
+    folder = _builtin_folder()
     return sorted(
-        (entry.name, entry.read_text(encoding="utf-8"))
-        for entry in folder.iterdir()
-        if entry.name.endswith(".yaml")
+        (entry.name, entry.read_text(encoding="utf-8")) for entry in folder.iterdir() if entry.name.endswith(".yaml")
     )
 
 
@@ -133,9 +139,7 @@ def _check_profile(profile: Profile, where: str) -> None:
     for rule in profile.rules:
         if rule.tunnel is not None and rule.tunnel not in profile.tunnels:
             valid = ", ".join(profile.tunnels) or "none declared"
-            raise BadInput(
-                f"{where}: rule {rule.name}: tunnel {rule.tunnel!r} is not in tunnels ({valid})"
-            )
+            raise BadInput(f"{where}: rule {rule.name}: tunnel {rule.tunnel!r} is not in tunnels ({valid})")
     seen: set[str] = set()
     for rule in profile.rules:
         for name, _ in rule.document_names():
@@ -177,7 +181,7 @@ def parse_profile(name: str, text: str, where: str) -> LoadedProfile:
 
 
 class Catalog:
-    """All profiles by name: the built-in ones, then those of ``--profiles-dir``.
+    """All profiles by name: the built-in ones, then those of the user's profiles folder.
 
     Built-in profiles are parsed when first asked for (parsing YAML is most of the time a
     ``gen`` takes); the user's own files are all checked at once, so a broken one is
@@ -189,15 +193,14 @@ class Catalog:
         self._parsed = parsed
 
     @classmethod
-    def load(cls, profiles_dir: str | None = None) -> Catalog:
-        sources = {
-            file.removesuffix(".yaml"): (f"profiles/{file}", text) for file, text in _builtin_files()
-        }
+    def load(cls, profiles_dir: str | None = None, label: str = "profiles folder") -> Catalog:
+        """The catalog; ``label`` names the folder option in messages."""
+        sources = {file.removesuffix(".yaml"): (f"profiles/{file}", text) for file, text in _builtin_files()}
         parsed: dict[str, LoadedProfile] = {}
         if profiles_dir is not None:
             folder = Path(profiles_dir)
             if not folder.is_dir():
-                raise BadInput(f"--profiles-dir {profiles_dir}: not a directory")
+                raise BadInput(f"{label} {profiles_dir}: not a directory")
             for path in sorted(folder.glob("*.yaml")):
                 try:
                     text = path.read_text(encoding="utf-8")

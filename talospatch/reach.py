@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Literal
 
 from talospatch.errors import BadInput
 from talospatch.nft import (
@@ -39,10 +38,8 @@ from talospatch.nft import (
     Ruleset,
     compile_firewall,
 )
-from talospatch.talosdocs import Firewall, Network, PortRange, RuleConfig
+from talospatch.talosdocs import L4, Firewall, Network, PortRange, RuleConfig, parse_port_protocol
 from talospatch.versions import TalosVersion, resolve
-
-Protocol = Literal["tcp", "udp"]
 
 # kube-proxy's NAT chains (iptables nat PREROUTING) run at this priority.
 DSTNAT_PRIORITY = -100
@@ -61,7 +58,7 @@ class Packet:
 
     source: IPAddress
     destination: IPAddress
-    protocol: Protocol
+    protocol: L4
     port: int
     iifname: str = "eth0"
     ct_state: CtState = "new"
@@ -190,15 +187,12 @@ def _address(value: IPAddress | str, what: str) -> IPAddress:
         raise BadInput(f"invalid {what} address: {value!r}") from None
 
 
-def parse_port_spec(text: str, option: str) -> tuple[int, Protocol]:
+def parse_port_spec(text: str, option: str) -> tuple[int, L4]:
     """``PORT/PROTOCOL`` such as ``50000/tcp`` or ``8472/udp``; a bare port is TCP."""
-    port_text, _, proto_text = text.strip().partition("/")
-    proto = (proto_text or "tcp").lower()
-    if not (port_text.isascii() and port_text.isdigit()) or int(port_text) > 65535:
-        raise BadInput(f"{option} {text!r}: the port must be 0-65535 (want e.g. 50000/tcp)")
-    if proto not in ("tcp", "udp"):
-        raise BadInput(f"{option} {text!r}: the protocol must be tcp or udp (want e.g. 50000/tcp)")
-    return int(port_text), "tcp" if proto == "tcp" else "udp"
+    try:
+        return parse_port_protocol(text, default="tcp")
+    except ValueError as exc:
+        raise BadInput(f"{option} {text!r}: {exc} (want e.g. 50000/tcp)") from None
 
 
 def _nets(networks: list[Network]) -> str:

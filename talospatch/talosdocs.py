@@ -14,7 +14,7 @@ delete`` removes a document).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -28,6 +28,8 @@ DEFAULT_ACTION_KIND: Final = "NetworkDefaultActionConfig"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Protocol = Literal["tcp", "udp", "icmp", "icmpv6"]
+# The protocols a rule can usefully name (an ICMP rule's ports match the checksum).
+L4 = Literal["tcp", "udp"]
 Action = Literal["accept", "block"]
 
 
@@ -73,6 +75,23 @@ class PortRange:
             hint = " (a single port must be an unquoted integer)" if _is_port(value) else ""
             raise ValueError(f'invalid port range: "{value}"{hint}')
         raise ValueError(f"invalid port range: {value!r}")
+
+
+def parse_port_protocol(text: str, *, default: L4 | None = None) -> tuple[int, L4]:
+    """``PORT/PROTOCOL`` such as ``50000/tcp``; a bare port takes ``default`` when one is given.
+
+    The protocol is case-insensitive, as Talos reads it. Raises ``ValueError`` saying which
+    half is wrong: "the port must be 0-65535" or "the protocol must be tcp or udp".
+    """
+    port_text, slash, proto_text = text.strip().partition("/")
+    if not _is_port(port_text):
+        raise ValueError("the port must be 0-65535")
+    proto = proto_text.lower() if slash else default
+    if proto == "tcp":
+        return int(port_text), "tcp"
+    if proto == "udp":
+        return int(port_text), "udp"
+    raise ValueError("the protocol must be tcp or udp")
 
 
 def _is_port(text: str) -> bool:
@@ -168,10 +187,7 @@ class RuleConfig(_Doc):
                 raise ValueError("portSelector.ports is required")
             validate_port_ranges(self.portSelector.ports)
             if self.portSelector.protocol is None:
-                raise ValueError(
-                    "portSelector.protocol is required (tcp or udp); "
-                    "without it Talos matches nothing"
-                )
+                raise ValueError("portSelector.protocol is required (tcp or udp); without it Talos matches nothing")
         except ValueError as exc:
             raise ValueError(f"{self.doc_id}: {exc}") from None
 
@@ -296,7 +312,7 @@ def parse_document(data: Mapping[str, Any], where: str) -> FirewallDoc | None:
         raise BadInput(f"{where}: {kind}/{name}: {_one_line(exc)}") from None
 
 
-def apply_patches(patches: Iterable[tuple[str, list[Mapping[str, Any]]]]) -> Firewall:
+def apply_patches(patches: Iterable[tuple[str, Sequence[Mapping[str, Any]]]]) -> Firewall:
     """Merge patch files in order, as ``talosctl --config-patch`` does.
 
     Each item is ``(file name, YAML documents)``. Documents merge by kind and name:

@@ -14,7 +14,10 @@ def test_out_is_up_to_date(tmp_path: Path) -> None:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     subprocess.run(
         ["sh", str(ROOT / "out" / "regenerate.sh"), str(tmp_path)],
-        cwd=ROOT, env=env, check=True, capture_output=True,
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
     )
     generated = sorted(p.name for p in tmp_path.glob("*.yaml"))
     committed = sorted(p.name for p in (ROOT / "out").glob("*.yaml"))

@@ -28,15 +28,16 @@ Skipped without root / network namespaces, failed instead under ``CI=true``.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pytest
-from netlab import Lab, Probe, ensure_netns
 
+from talospatch.cli.params import command_line
 from talospatch.expand import GenOptions, expand
 from talospatch.nft import NodeContext, compile_firewall, render
 from talospatch.reach import Reach
+from testing.netlab import Lab, Probe, ensure_netns
 
 # --------------------------------------------------------------------------------------
 # Topology
@@ -252,9 +253,8 @@ CASES = _cases()
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _netns_available() -> Iterator[None]:
+def _netns_available() -> None:
     ensure_netns()
-    yield
 
 
 def _expected(case: Case, group: str, proto: str, port: int) -> bool:
@@ -264,7 +264,7 @@ def _expected(case: Case, group: str, proto: str, port: int) -> bool:
     return False
 
 
-def _probe_ports(case: Case, generated: dict[str, tuple[str, tuple[tuple[int, int], ...]]]) -> list[int]:
+def _probe_ports(case: Case, generated: Mapping[str, tuple[str, tuple[tuple[int, int], ...]]]) -> list[int]:
     """The fixed probe ports plus the low end, high end and middle of every rule's range."""
     ports = set(PROBE_PORTS)
     for _, ranges in [*generated.values(), *((p, r) for p, r, _ in case.expected_rules.values())]:
@@ -302,7 +302,9 @@ def test_profile_on_the_real_kernel(case: Case) -> None:
     # 1. The generated rules are exactly the hand-written table's (names, protocol, ports).
     got_rules = {r.name: (r.protocol, tuple((p.lo, p.hi) for p in r.ports)) for r in fw.rules}
     want_rules = {name: (proto, ranges) for name, (proto, ranges, _) in case.expected_rules.items()}
-    assert got_rules == want_rules, f"{generated.command}: generated rules differ from the expectation table"
+    assert got_rules == want_rules, (
+        f"{command_line(generated.options)}: generated rules differ from the expectation table"
+    )
 
     ctx = case.context
     reach = Reach(fw, ctx)
@@ -363,5 +365,5 @@ def test_profile_on_the_real_kernel(case: Case) -> None:
         report.append(f"{len(violations)} sensitive-port invariant violations:")
         report += [f"  {v}" for v in violations]
     if report:
-        report += [f"case {case.id}: {generated.command}", "ruleset loaded:", text]
+        report += [f"case {case.id}: {command_line(generated.options)}", "ruleset loaded:", text]
     assert not report, "\n".join(report)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from talospatch.cli.params import command_line
 from talospatch.expand import GenOptions, expand
 from talospatch.profiles import Catalog
 from talospatch.render import render
@@ -34,9 +35,9 @@ def _all_patches() -> list[tuple[str, str]]:
     patches = []
     for role, cni in itertools.product(catalog.names("role"), catalog.names("cni")):
         addons = tuple(
-            name for name in catalog.names("addon")
-            if not catalog.get(name, "addon").profile.roles
-            or role in catalog.get(name, "addon").profile.roles
+            name
+            for name in catalog.names("addon")
+            if not catalog.get(name, "addon").profile.roles or role in catalog.get(name, "addon").profile.roles
         )
         opts = GenOptions(
             role=role,
@@ -47,7 +48,8 @@ def _all_patches() -> list[tuple[str, str]]:
             pod_subnets=("10.244.0.0/16", "fd00:244::/56"),
             addons=addons,
         )
-        patches.append((f"{role}-{cni}", render(expand(opts, catalog))))
+        generated = expand(opts, catalog)
+        patches.append((f"{role}-{cni}", render(generated, command_line(generated.options))))
     return patches
 
 
@@ -68,9 +70,13 @@ def test_generated_documents_validate_against_talos_schema(schema_path: Path) ->
 def test_schema_rejects_what_talos_rejects() -> None:
     """The check above can fail: the schema does reject a malformed rule document."""
     validator = _validator(SCHEMAS[0])
-    bad = {"apiVersion": "v1alpha1", "kind": "NetworkRuleConfig", "name": "x",
-           "portSelector": {"ports": [80], "protocol": "sctp"}, "ingress": [{"subnet": "10.0.0.0/8"}]}
+    bad = {
+        "apiVersion": "v1alpha1",
+        "kind": "NetworkRuleConfig",
+        "name": "x",
+        "portSelector": {"ports": [80], "protocol": "sctp"},
+        "ingress": [{"subnet": "10.0.0.0/8"}],
+    }
     assert list(validator.iter_errors(bad))
-    upper = {**bad, "portSelector": {"ports": [80], "protocol": "tcp"},
-             "ingress": [{"subnet": "FD00::/8"}]}
+    upper = {**bad, "portSelector": {"ports": [80], "protocol": "tcp"}, "ingress": [{"subnet": "FD00::/8"}]}
     assert list(validator.iter_errors(upper))

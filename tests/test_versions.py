@@ -10,13 +10,8 @@ ruleset with ``nft -f`` in a fresh namespace and compares the listing with ``ren
 from __future__ import annotations
 
 import re
-import subprocess
-import uuid
-from collections.abc import Iterator
 
 import pytest
-from helpers import firewall, ip, net, rule
-from netlab import ensure_netns
 
 from talospatch.errors import BadInput
 from talospatch.expand import GenOptions, expand
@@ -25,6 +20,7 @@ from talospatch.hazards import (
     avoid_range_end,
     consolidation_groups,
     enobufs_hazard,
+    fit_generated,
     range_end_hazards,
     refuse_range_end,
     repeated_documents,
@@ -44,6 +40,8 @@ from talospatch.versions import (
     parse_talos_version,
     support_matrix,
 )
+from testing.documents import firewall, ip, net, rule
+from testing.netlab import nft_in
 
 NODE4 = "192.168.30.21"
 NODE = NodeContext(node_ips=(ip(NODE4),))
@@ -162,7 +160,8 @@ def test_help_names_the_range_and_the_default() -> None:
 
 def test_release_table_covers_every_patch_from_1_8_0_to_the_default() -> None:
     names = [r.name for r in RELEASES]
-    assert names[0] == "v1.8.0" and names[-1] == "v1.14.0"
+    assert names[0] == "v1.8.0"
+    assert names[-1] == "v1.14.0"
     assert {"v1.8.4", "v1.9.3", "v1.9.4", "v1.9.6", "v1.10.9", "v1.11.6", "v1.12.4", "v1.12.5", "v1.13.9"} <= set(names)
     assert names == sorted(names, key=lambda n: tuple(int(x) for x in n[1:].split(".")))
     assert [x.name for x in LINE_VERSIONS] == [
@@ -231,7 +230,8 @@ def test_support_matrix_rows_name_first_releases() -> None:
 def test_v1_9_and_the_default_differ_exactly_where_the_table_says() -> None:
     old = compile_firewall(BLOCK, NODE, "1.9.3")
     new = compile_firewall(BLOCK, NODE)
-    assert new.version == DEFAULT_VERSION and old.version.name == "v1.9.3"
+    assert new.version == DEFAULT_VERSION
+    assert old.version.name == "v1.9.3"
     # Chain list: no prerouting chain before v1.10.
     assert [c.name for c in old.chains] == ["ingress"]
     assert [c.name for c in new.chains] == ["ingress", "prerouting"]
@@ -240,7 +240,8 @@ def test_v1_9_and_the_default_differ_exactly_where_the_table_says() -> None:
     assert render(new).splitlines()[4] == "\t\ttype filter hook input priority mangle + 10; policy drop;"
     # ICMP timestamp/address-mask drop only from v1.11; everything else in ingress equal.
     new_ingress = lines(new, "ingress")
-    assert ICMP_DROP in new_ingress and ICMP_DROP not in lines(old, "ingress")
+    assert ICMP_DROP in new_ingress
+    assert ICMP_DROP not in lines(old, "ingress")
     assert [x for x in new_ingress if x != ICMP_DROP] == lines(old, "ingress")
 
 
@@ -327,7 +328,8 @@ def test_nodeports_are_not_filtered_before_1_10(version: str) -> None:
         f"allowed: on Talos {line} NodePort traffic is DNATed by kube-proxy before the ingress chain "
         "(no prerouting chain before v1.10): no rule filters it"
     )
-    assert answer.version_note is not None and answer.verdict.dnat
+    assert answer.version_note is not None
+    assert answer.verdict.dnat
     assert answer.verdict.origin == "kube-proxy dnat"
     # The same release filters a port outside the NodePort range.
     other = reach.query(OUTSIDER, 8080, "tcp")
@@ -348,7 +350,8 @@ def test_nodeport_rule_allows_in_prerouting_and_ingress_is_not_met() -> None:
     fw = firewall("block", APID, rule("nodeports", ["30000-32767"], "tcp", "198.51.100.0/24"))
     answer = Reach(fw, NODE).query("198.51.100.7", 30080, "tcp")
     assert (answer.allowed, answer.reason) == (True, "allowed: nodeports (198.51.100.0/24)")
-    assert answer.verdict.chain == "prerouting" and answer.verdict.dnat
+    assert answer.verdict.chain == "prerouting"
+    assert answer.verdict.dnat
     assert answer.verdict.trail[-1].startswith("kube-proxy: DNAT of NodePort 30080/tcp to a pod")
 
 
@@ -430,11 +433,26 @@ def test_trust_nodes_range_is_rewritten_before_1_12_5() -> None:
     assert range_end_hazards(compile_firewall(fix.firewall, NODE, "1.12.4")) == []
 
 
+def test_fit_generated_rewrites_trust_nodes_for_gen_before_1_12_5() -> None:
+    generated = expand(GenOptions(role="worker", subnets=("192.168.30.0/24",), addons=("trust-nodes",)))
+    fit = fit_generated(generated, version="1.12.4")
+    docs = {r.document.name: [p.label for p in r.document.ports] for r in fit.generated.rules}
+    assert docs["trust-nodes-tcp"] == docs["trust-nodes-udp"] == ["1-65534"]
+    assert [r.profile for r in fit.generated.rules] == [r.profile for r in generated.rules]
+    assert len(fit.changes) == 2
+    assert fit.generated.warnings == [*generated.warnings, *fit.changes]
+    assert fit.generated.firewall == avoid_range_end(generated.firewall, "1.12.4").firewall
+    same = fit_generated(generated)
+    assert same.generated == generated
+    assert same.changes == ()
+
+
 @pytest.mark.parametrize("version", ["1.12.5", "1.13.0", "1.14", "main"])
 def test_range_end_is_left_alone_once_fixed(version: str) -> None:
     fw = firewall("block", rule("all", ["1-65535"], "tcp", "192.168.30.0/24"))
     fix = avoid_range_end(fw, version)
-    assert fix.firewall == fw and fix.changes == ()
+    assert fix.firewall == fw
+    assert fix.changes == ()
     assert range_end_hazards(compile_firewall(fw, NODE, version)) == []
 
 
@@ -452,7 +470,7 @@ def test_address_set_ending_at_the_last_address_is_refused_before_the_fix() -> N
     assert [h.message.split(": on Talos")[0] for h in hazards] == [
         "NetworkRuleConfig/apid-ingress: source addresses ending with 11.0.0.0-255.255.255.255"
     ]
-    with pytest.raises(BadInput, match="narrow the subnets/excepts or target v1.12.5"):
+    with pytest.raises(BadInput, match=r"narrow the subnets/excepts or target v1\.12\.5"):
         refuse_range_end(ruleset)
     refuse_range_end(compile_firewall(fw, NODE, "1.12.5"))  # fixed: no error
     # Without an except, 0.0.0.0/0 needs no set at all: no hazard.
@@ -468,7 +486,8 @@ def test_enobufs_warning_counts_the_compiled_rules_before_1_13_9() -> None:
     old = compile_firewall(fw, NODE_DUAL, "1.13.8")
     count = rule_count(old)
     # 25 documents x (IPv4 + IPv6) x (ingress + prerouting) + the built-in rules.
-    assert count == sum(len(c.rules) for c in old.chains) and count > 100
+    assert count == sum(len(c.rules) for c in old.chains)
+    assert count > 100
     hazard = enobufs_hazard(old)
     assert hazard is not None
     assert hazard.message.startswith(
@@ -477,7 +496,8 @@ def test_enobufs_warning_counts_the_compiled_rules_before_1_13_9() -> None:
     assert enobufs_hazard(compile_firewall(fw, NODE_DUAL, "1.13.9")) is None
     assert enobufs_hazard(compile_firewall(fw, NODE_DUAL, "1.14")) is None
     small = compile_firewall(firewall("block", *many_rules(3)), NODE_DUAL, "1.13.8")
-    assert rule_count(small) <= 91 and enobufs_hazard(small) is None
+    assert rule_count(small) <= 91
+    assert enobufs_hazard(small) is None
 
 
 def test_consolidation_groups_rules_with_the_same_protocol_and_sources() -> None:
@@ -494,12 +514,16 @@ def test_apply_version_rewrites_refuses_and_warns() -> None:
     fw = firewall("block", rule("trust", ["1-65535"], "tcp", "192.168.30.0/24"), *many_rules(25))
     fit = apply_version(fw, NODE_DUAL, "1.12.0")
     assert [p.label for p in fit.firewall.rules[0].ports] == ["1-65534"]
-    assert len(fit.changes) == 1 and len(fit.warnings) == 1
+    assert len(fit.changes) == 1
+    assert len(fit.warnings) == 1
     assert "can fail with ENOBUFS above 91" in fit.warnings[0]
     assert fit.warnings[0].endswith("; could merge: svc-0 + svc-1 + " + " + ".join(f"svc-{i}" for i in range(2, 25)))
-    assert fit.ruleset.version.name == "v1.12.0" and range_end_hazards(fit.ruleset) == []
+    assert fit.ruleset.version.name == "v1.12.0"
+    assert range_end_hazards(fit.ruleset) == []
     new = apply_version(fw, NODE_DUAL)
-    assert new.firewall == fw and new.changes == () and new.warnings == ()
+    assert new.firewall == fw
+    assert new.changes == ()
+    assert new.warnings == ()
 
 
 def test_repeated_documents_in_one_patch_before_1_14() -> None:
@@ -519,23 +543,6 @@ def test_repeated_documents_in_one_patch_before_1_14() -> None:
 # -- every release's output loads into the kernel ------------------------------------------------
 
 
-@pytest.fixture
-def netns() -> Iterator[str]:
-    ensure_netns()
-    name = f"tp-ver-{uuid.uuid4().hex[:10]}"
-    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
-    try:
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], capture_output=True)
-
-
-def _nft(ns: str, *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(["ip", "netns", "exec", ns, "nft", *args], input=stdin, capture_output=True, text=True)
-    assert done.returncode == 0, f"nft {' '.join(args)} failed: {done.stderr}"
-    return done.stdout
-
-
 @pytest.mark.parametrize("version", LINE_VERSIONS, ids=[x.name for x in LINE_VERSIONS])
 @pytest.mark.parametrize("action", ["block", "accept"])
 def test_every_release_loads_with_nft_and_lists_back_as_rendered(
@@ -544,7 +551,7 @@ def test_every_release_loads_with_nft_and_lists_back_as_rendered(
     fw = firewall(action, APID, rule("kubelet", [10250], "tcp", "192.168.30.0/24 except 192.168.30.1/32"))
     ruleset = compile_firewall(fw, NODE_DUAL, version)
     text = render(ruleset)
-    _nft(netns, "flush", "ruleset")
-    _nft(netns, "-f", "-", stdin=text)
-    listed = re.sub(r"counter packets \d+ bytes \d+", "counter", _nft(netns, "list", "ruleset"))
+    nft_in(netns, "flush", "ruleset")
+    nft_in(netns, "-f", "-", stdin=text)
+    listed = re.sub(r"counter packets \d+ bytes \d+", "counter", nft_in(netns, "list", "ruleset"))
     assert listed == render(ruleset, header=False)

@@ -2,7 +2,7 @@
 
 For each release, a fresh :class:`netlab.Lab` node gets the ruleset that release compiles
 (``compile_firewall(..., version)``, loaded with ``nft -f``) plus kube-proxy's NodePort
-DNAT to a pod behind the node (``netlab_pods.PodBackend``: a real pod namespace, a real
+DNAT to a pod behind the node (``testing.netlab_pods.PodBackend``: a real pod namespace, a real
 forward path). Then TCP probes from the client namespace:
 
 - the NodePort with no rule for it: from v1.10 Talos's ``prerouting`` chain (priority
@@ -22,16 +22,14 @@ network namespaces, failed instead under ``CI=true``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from helpers import firewall, ip, rule
-from netlab import Lab, Outcome, Probe, ensure_netns
-from netlab_pods import PodBackend
 
 from talospatch.nft import NodeContext, compile_firewall, render
 from talospatch.reach import Reach
 from talospatch.talosdocs import Firewall
+from testing.documents import firewall, ip, rule
+from testing.netlab import Lab, Outcome, Probe, ensure_netns
+from testing.netlab_pods import PodBackend
 
 NODE4 = "192.168.30.21"
 ALLOWED_CLIENT = "198.51.100.7"
@@ -55,9 +53,8 @@ RELEASES = [
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _netns_available() -> Iterator[None]:
+def _netns_available() -> None:
     ensure_netns()
-    yield
 
 
 def kernel_and_reach(fw: Firewall, version: str | None, probes: list[Probe]) -> list[tuple[bool, bool]]:

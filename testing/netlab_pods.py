@@ -19,7 +19,7 @@ The DNATed packet takes the path a real NodePort takes: routing after prerouting
 to the pod's veth, through the forward hook; the input hook (Talos's ``ingress`` chain)
 never sees it.
 
-Safety rules as in ``netlab``: the pod namespace is named ``tp-<lab id>-pod``; its veth is
+Safety rules as in ``testing.netlab``: the pod namespace is named ``tp-<lab id>-pod``; its veth is
 created inside the node namespace with the peer placed straight into the pod namespace
 (nothing in the root namespace, checked); the pod namespace has only ``lo`` and that veth,
 no default route; ``ip_forward`` is set in the node namespace only. Probes still go through
@@ -35,8 +35,8 @@ import ipaddress
 import socket
 from types import TracebackType
 
-import netlab
-from netlab import Lab, LabError
+from testing import netlab
+from testing.netlab import Lab, LabError
 
 POD_GATEWAY = "10.244.0.1/24"
 POD_ADDRESS = "10.244.0.5/24"
@@ -92,10 +92,8 @@ class PodBackend:
         node_ns = self.lab.node_ns
         netlab._run(["ip", "netns", "add", self.ns])
         self._created = True
-        netlab._run(
-            ["ip", "-n", node_ns, "link", "add", self.node_if, "type", "veth", "peer", "name", self.pod_if]
-            + ["netns", self.ns]
-        )
+        veth = ["link", "add", self.node_if, "type", "veth", "peer", "name", self.pod_if, "netns", self.ns]
+        netlab._run(["ip", "-n", node_ns, *veth])
         root_links = netlab._run(["ip", "-o", "link", "show"]).stdout
         for ifname in (self.node_if, self.pod_if):
             if f" {ifname}:" in root_links or f" {ifname}@" in root_links:

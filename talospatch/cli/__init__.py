@@ -1,0 +1,50 @@
+"""The ``talospatch`` command line: a thin layer over the library.
+
+One module per command (or command group) declares its parameters, turns strings into the
+core's inputs, calls one core function and prints. gen's shared options are declared once,
+in ``params``. Only the command line prints; errors are caught once, in ``main``: a
+``TalospatchError`` becomes its message on stderr and its exit code; anything else is a bug
+(exit 4, with a traceback).
+
+Start-up: ``--help``, ``--version`` and shell completion must not pay for pydantic and
+ruamel.yaml, which the core imports. So the modules of this package import only typer, the
+standard library and the light ``talospatch.options``/``talospatch.errors`` at the top; each
+command imports the core it calls in its body, as its first statement. A test holds every
+command's ``--help`` and completion to that.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import NoReturn
+
+from talospatch.cli import explain, gen, nft, profiles, query
+from talospatch.cli.app import app
+from talospatch.errors import BadInput, TalospatchError
+
+__all__ = ["app", "main"]
+
+# The command modules register themselves on ``app`` when imported.
+COMMANDS = (gen, explain, nft, query, profiles)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Run the CLI; the one place that turns errors into exit codes."""
+    try:
+        app(args=argv, prog_name="talospatch")
+    except TalospatchError as exc:
+        if isinstance(exc, BadInput) or exc.exit_code != 4:
+            for line in str(exc).splitlines():
+                sys.stderr.write(f"talospatch: error: {line}\n")
+        else:
+            traceback.print_exc()
+            sys.stderr.write(f"talospatch: internal error: {exc}; please report this as a bug\n")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception:
+        traceback.print_exc()
+        sys.stderr.write("talospatch: internal error; please report this as a bug\n")
+        sys.exit(4)
+    sys.exit(0)

@@ -1,0 +1,55 @@
+"""``talospatch gen``: write one role's firewall patch."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import Annotated
+
+import typer
+
+from talospatch.cli.app import app, warn
+from talospatch.cli.params import LABELS, command_line, gen_options
+from talospatch.errors import CheckFailed
+from talospatch.options import GenOptions
+
+Output = Annotated[
+    str | None,
+    typer.Option("--output", "-o", metavar="FILE", help="Write the patch to FILE (atomically) instead of stdout."),
+]
+From = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--from",
+        metavar="ADDRESS",
+        help="Address where talosctl/kubectl run (repeatable): refuse a patch that cuts it off "
+        "from apid 50000/tcp (and 6443/tcp on control planes).",
+    ),
+]
+
+
+@app.command()
+@gen_options(role_required=True)
+def gen(opts: GenOptions, output: Output = None, guard_from: From = None) -> None:
+    """Write the firewall patch: default deny plus one allow rule per service."""
+    from talospatch import output as files
+    from talospatch.patch import make_patch
+
+    if output is not None:
+        files.check_target(output, LABELS("output"))
+    if guard_from:
+        opts = dataclasses.replace(opts, guard_from=tuple(guard_from))
+    patch = make_patch(opts, command_line, labels=LABELS)
+    for message in patch.generated.warnings:
+        warn(message)
+    if patch.lockouts:
+        raise CheckFailed("\n".join(patch.lockouts))
+    if output is None:
+        sys.stdout.write(patch.text)
+    else:
+        files.write_atomic(output, patch.text, LABELS("output"))
+    if not patch.generated.guard_addresses:
+        warn(
+            "apply with talosctl ... --mode=try, so a mistake reverts after a minute "
+            "instead of locking you out (gen --from ADDR checks that ADDR keeps access)"
+        )

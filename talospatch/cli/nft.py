@@ -1,0 +1,30 @@
+"""``talospatch nft``: the nftables ruleset Talos builds from the documents."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from talospatch.cli.app import app
+from talospatch.cli.node import NodeIp, NoHostDns, Patches, ServiceSubnet, node_firewall
+from talospatch.cli.params import gen_options
+from talospatch.options import GenOptions
+
+
+@app.command()
+@gen_options(role_required=False)
+def nft(
+    opts: GenOptions,
+    patches: Patches = None,
+    node_ip: NodeIp = None,
+    service_subnet: ServiceSubnet = None,
+    no_host_dns: NoHostDns = False,
+    comments: Annotated[bool, typer.Option("--comments", help="Name each rule's origin in an nft comment.")] = False,
+) -> None:
+    """Print the nftables ruleset Talos builds from the documents (load it with nft -f)."""
+    from talospatch.nft import compile_firewall, render
+
+    node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns)
+    sys.stdout.write(render(compile_firewall(node.firewall, node.context), comments=comments))

@@ -1,0 +1,60 @@
+"""The options of ``nft`` and ``query`` that describe the node: its firewall and surroundings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from talospatch.cli.app import warn
+from talospatch.cli.params import LABELS, refuse_beside_patch_files
+from talospatch.errors import BadInput
+from talospatch.options import GenOptions
+
+if TYPE_CHECKING:
+    from talospatch.node import NodeFirewall
+
+Patches = Annotated[
+    list[str] | None,
+    typer.Argument(metavar="[PATCH]...", help="Patch files applied in order, as talosctl would ('-' reads stdin)."),
+]
+NodeIp = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--node-ip", metavar="IP", help="The node's address (repeatable); without one Talos builds no prerouting chain."
+    ),
+]
+ServiceSubnet = Annotated[
+    list[str] | None,
+    typer.Option("--service-subnet", metavar="CIDR", help="Service subnet, CIDR (repeatable; default 10.96.0.0/12)."),
+]
+NoHostDns = Annotated[
+    bool,
+    typer.Option("--no-host-dns", help="The cluster has forwardKubeDNSToHost off (Talos default: on)."),
+]
+
+
+def node_firewall(
+    patches: list[str] | None,
+    opts: GenOptions,
+    node_ip: list[str] | None,
+    service_subnet: list[str] | None,
+    no_host_dns: bool,
+) -> NodeFirewall:
+    """The firewall from patch files or from gen's options (warnings printed), and its node."""
+    from talospatch.node import NodeOptions, node_firewall
+
+    if patches:
+        refuse_beside_patch_files(opts)
+    elif not opts.role:
+        raise BadInput("give patch files (or - for stdin), or --role and --subnet as for gen")
+    node = NodeOptions(
+        node_ips=tuple(node_ip or ()),
+        pod_subnets=opts.pod_subnets,
+        service_subnets=tuple(service_subnet or ()),
+        host_dns=not no_host_dns,
+    )
+    result = node_firewall(patches or opts, node, LABELS)
+    for message in result.warnings:
+        warn(message)
+    return result

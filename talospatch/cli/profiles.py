@@ -1,0 +1,44 @@
+"""``talospatch profiles list|show``: the profiles and what each opens."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from talospatch.cli.app import profiles_app
+from talospatch.cli.params import LABELS
+
+ProfilesDir = Annotated[
+    str | None,
+    typer.Option(
+        "--profiles-dir", metavar="DIR", help="Folder of profile YAML files that add to or replace the built-in ones."
+    ),
+]
+
+
+@profiles_app.command("list")
+def profiles_list(profiles_dir: ProfilesDir = None) -> None:
+    """List the profiles: name, kind and what each covers."""
+    from talospatch.explain import table_text
+    from talospatch.profiles import Catalog
+
+    catalog = Catalog.load(profiles_dir, LABELS("profiles_dir"))
+    rows = [[p.name, p.kind, p.profile.description] for p in catalog.all()]
+    sys.stdout.write(table_text(["name", "kind", "description"], rows))
+
+
+@profiles_app.command("show")
+def profiles_show(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Profile name, e.g. controlplane or cilium.")],
+    profiles_dir: ProfilesDir = None,
+) -> None:
+    """Show one profile's rules: ports, protocol, source groups, why and source."""
+    from talospatch.explain import profile_rows, table_text
+    from talospatch.profiles import Catalog
+
+    loaded = Catalog.load(profiles_dir, LABELS("profiles_dir")).find(name)
+    sys.stdout.write(f"{loaded.name} ({loaded.kind}, {loaded.path}): {loaded.profile.description}\n")
+    header = ["rule", "ports", "protocol", "from", "why", "source"]
+    sys.stdout.write(table_text(header, profile_rows(loaded)))

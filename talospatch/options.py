@@ -1,0 +1,59 @@
+"""What a user asks ``gen`` for, as strings: the input of every pipeline.
+
+``GenOptions`` is plain data with no parsing, so the command line, a cluster spec or a test
+can build one cheaply. ``None``, an empty tuple or ``False`` means "not given": ``expand``
+fills in the defaults and, where a default widens who is allowed, says so in a warning.
+
+Messages name an option through ``Labels``: the command line maps each field to its flag
+(``subnets`` -> ``--subnet``), a spec file to its key; the core never spells a flag itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_CNI = "cilium"
+DEFAULT_POD_SUBNET = "10.244.0.0/16"  # Talos's default cluster.network.podSubnets
+DEFAULT_SERVICE_SUBNET = "10.96.0.0/12"  # Talos's default cluster.network.serviceSubnets
+ALL_TUNNELS = "both"
+
+
+@dataclass(frozen=True)
+class GenOptions:
+    """One node role's firewall request. The field order is the order of the header's command."""
+
+    role: str
+    cni: str | None = None
+    tunnel: str | None = None
+    subnets: tuple[str, ...] = ()
+    controlplane: tuple[str, ...] = ()
+    workers: tuple[str, ...] = ()
+    admins: tuple[str, ...] = ()
+    pod_subnets: tuple[str, ...] = ()
+    nodeport_from: tuple[str, ...] = ()
+    nodeport: bool = False
+    addons: tuple[str, ...] = ()
+    profiles_dir: str | None = None
+    # Addresses that must keep reaching the role's management ports (the lockout guard).
+    guard_from: tuple[str, ...] = ()
+
+
+GEN_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(GenOptions))
+
+
+@dataclass(frozen=True)
+class Labels:
+    """How the user spelled each option: field name -> label, for messages.
+
+    A field without a label is named by itself (``admins``), as a spec file spells it.
+    """
+
+    names: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def __call__(self, field: str) -> str:
+        return self.names.get(field, field)
+
+
+FIELD_NAMES = Labels()

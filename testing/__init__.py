@@ -1,0 +1,1 @@
+"""Test infrastructure: the network-namespace lab and nftables listing helpers (type-checked)."""
