@@ -9,10 +9,13 @@ zero, one or two nft rules), with these differences between releases (``versions
 
 - ``main`` only: in ``accept`` mode the ``ct state { established, related } accept`` and
   ``ct state invalid drop`` rules exist too (#13926); every release has them in block mode only.
-- v1.14.0: the host DNS rules also accept the IPv6 host DNS address when a pod CIDR is IPv6.
+- v1.14.0: with an IPv6 pod CIDR, the host DNS rules' IPv6 part matches the IPv6 host DNS
+  address; before, that part has no destination match (Talos's ``Compile`` keeps the source's
+  IPv6 part when the destination set has none).
 - before v1.11.0: no ICMP timestamp/address-mask drop (CVE-1999-0524) in block mode.
 - before v1.10.0: no ``prerouting`` chain, so NodePorts and hostPorts are not filtered.
-- before v1.9.4 (and v1.10.0): the ``ingress`` chain has priority ``filter`` (0), not -140.
+- before v1.9.4 (v1.9 line) and v1.10.0: the ``ingress`` chain has priority ``filter`` (0),
+  not -140 (``mangle + 10``).
 - v1.8.0 and later only: ports merged, host-DNS accept rules for pods (older is refused).
 
 Not part of the ruleset, checked by ``talospatch.hazards``: before v1.12.5 / v1.13.0 a set
