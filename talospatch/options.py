@@ -33,7 +33,13 @@ class GenOptions:
     admins: tuple[str, ...] = ()
     pod_subnets: tuple[str, ...] = ()
     nodeport_from: tuple[str, ...] = ()
+    # Routers that open BGP sessions to the nodes, and external load balancers' health checks.
+    bgp_peers: tuple[str, ...] = ()
+    load_balancers: tuple[str, ...] = ()
     nodeport: bool = False
+    # A control plane that runs workloads (cluster.allowSchedulingOnControlPlanes): worker-only
+    # add-ons apply to it and NodePorts are opened.
+    converged: bool = False
     addons: tuple[str, ...] = ()
     profiles_dir: str | None = None
     # Addresses that must keep reaching the role's management ports (the lockout guard).

@@ -44,7 +44,18 @@ def test_show_completion_prints_a_bash_script() -> None:
 
 
 HELP = [["--help"], ["--version"], ["profiles", "--help"]] + [
-    [command, "--help"] for command in ("gen", "explain", "nft", "query", "profiles list", "profiles show")
+    [command, "--help"]
+    for command in (
+        "gen",
+        "explain",
+        "nft",
+        "query",
+        "verify",
+        "audit",
+        "profiles list",
+        "profiles show",
+        "profiles which",
+    )
 ]
 
 

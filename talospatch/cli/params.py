@@ -57,7 +57,7 @@ class GenOption:
 # In the order of the header's command line (GenOptions' field order); --role comes first.
 GEN_OPTIONS: tuple[GenOption, ...] = (
     GenOption("cni", "--cni", "NAME", "CNI profile: cilium (default), flannel, calico or none."),
-    GenOption("tunnel", "--tunnel", "NAME", "Cilium overlay: vxlan, geneve or both (default both)."),
+    GenOption("tunnel", "--tunnel", "NAME", "Cilium overlay: vxlan, geneve, both (default) or native (no tunnel)."),
     GenOption("subnets", "--subnet", "CIDR", "Node subnet, CIDR (repeatable; IPv4 and/or IPv6). Required."),
     GenOption(
         "controlplane", "--controlplane", "IP|CIDR", "Control-plane node IP or CIDR (repeatable; default: --subnet)."
@@ -72,7 +72,17 @@ GEN_OPTIONS: tuple[GenOption, ...] = (
         with_patch_files=True,
     ),
     GenOption("nodeport_from", "--nodeport-from", "IP|CIDR", "Extra NodePort client IP or CIDR (repeatable)."),
+    GenOption("bgp_peers", "--bgp-peer", "IP|CIDR", "Router that opens BGP sessions to the nodes (repeatable)."),
+    GenOption(
+        "load_balancers", "--load-balancer", "IP|CIDR", "External load balancer that probes the nodes (repeatable)."
+    ),
     GenOption("nodeport", "--nodeport", None, "Open NodePorts 30000-32767 tcp+udp (workers)."),
+    GenOption(
+        "converged",
+        "--converged",
+        None,
+        "Control plane that runs workloads: NodePorts and worker add-ons too.",
+    ),
     GenOption("addons", "--with", "ADDON", "Add-on profile (repeatable)."),
     GenOption(
         "profiles_dir",

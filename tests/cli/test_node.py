@@ -34,7 +34,10 @@ PROFILE_OPTION_VALUES = {
     "--workers": SUBNET,
     "--admin": ADMIN,
     "--nodeport-from": OUTSIDER,
+    "--bgp-peer": "192.168.30.1",
+    "--load-balancer": "203.0.113.0/28",
     "--nodeport": None,
+    "--converged": None,
     "--with": "hubble",
     "--profiles-dir": ".",
 }
