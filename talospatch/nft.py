@@ -1,22 +1,27 @@
 """Compile firewall documents into Talos's nftables ruleset, and render it as ``nft`` text.
 
-Modelled version: Talos ``main``/HEAD, the v1.15 development line, after commit
-``55e0f6350`` ("fix: install conntrack handler in accept ingress firewall mode", #13926).
-The logic follows ``NfTablesChainConfigController`` (which rules, in which order) and
-``nftablesRule.Compile`` / ``BuildIPSet`` (how one rule becomes zero, one or two nft rules).
+The ruleset is built for one Talos release (``talospatch.versions.TalosVersion``); without a
+version, the default: the newest Talos release talospatch knows
+(``talospatch.versions.DEFAULT_VERSION``). ``main`` (the v1.15 development line after
+``55e0f6350``) is selectable too. The logic follows ``NfTablesChainConfigController`` (which
+rules, in which order) and ``nftablesRule.Compile`` / ``BuildIPSet`` (how one rule becomes
+zero, one or two nft rules), with these differences between releases (``versions.CHANGES``):
 
-How older Talos versions differ from what this module builds:
-
-- v1.14.x and every release before it: in ``accept`` mode the ``ct state { established,
-  related } accept`` and ``ct state invalid drop`` rules are missing (only block mode has them).
-- before v1.11.0 / v1.12.0: no ICMP timestamp/address-mask drop (CVE-1999-0524) in block mode.
+- ``main`` only: in ``accept`` mode the ``ct state { established, related } accept`` and
+  ``ct state invalid drop`` rules exist too (#13926); every release has them in block mode only.
+- v1.14.0: with an IPv6 pod CIDR, the host DNS rules' IPv6 part matches the IPv6 host DNS
+  address; before, that part has no destination match (Talos's ``Compile`` keeps the source's
+  IPv6 part when the destination set has none).
+- before v1.11.0: no ICMP timestamp/address-mask drop (CVE-1999-0524) in block mode.
 - before v1.10.0: no ``prerouting`` chain, so NodePorts and hostPorts are not filtered.
-- before v1.9.4 / v1.10.0: the ``ingress`` chain has priority ``filter`` (0), not -140.
-- before v1.8.0: ports are not merged (adjacent ports such as 50000, 50001 break, #9009) and
-  there is no host-DNS accept rule for pods.
-- before v1.12.5 / v1.13.0: a set ending at port 65535, 255.255.255.255 or ``ffff:...`` makes
-  the controller fail with EINVAL and no rules are applied at all (#12890).
-- before v1.13.9 / v1.14.0-rc.1: large rulesets fail with ENOBUFS (#14001).
+- before v1.9.4 (v1.9 line) and v1.10.0: the ``ingress`` chain has priority ``filter`` (0),
+  not -140 (``mangle + 10``).
+- v1.8.0 and later only: ports merged, host-DNS accept rules for pods (older is refused).
+
+Not part of the ruleset, checked by ``talospatch.hazards``: before v1.12.5 / v1.13.0 a set
+ending at port 65535, 255.255.255.255 or ``ffff:...`` makes the controller fail with EINVAL
+and no rules are applied at all (#12890); before v1.13.9 / v1.14.0 large rulesets fail with
+ENOBUFS (#14001).
 
 This module is pure: no printing, no files, no subprocesses. ``render`` writes exactly what
 ``nft list ruleset`` (nftables 1.0.6) prints back for the table, minus the packet/byte
@@ -34,8 +39,9 @@ from typing import Literal
 
 from talospatch.errors import BadInput
 from talospatch.talosdocs import Firewall, Network, PortRange, RuleConfig, merge_adjacent
+from talospatch.versions import DEFAULT_VERSION, TalosVersion, resolve
 
-TALOS_VERSION = "v1.15 (main after 55e0f6350)"
+TALOS_VERSION = DEFAULT_VERSION.display  # the default release, named in headers
 TABLE_FAMILY = "inet"
 TABLE_NAME = "talos"
 
@@ -46,11 +52,14 @@ CtState = Literal["invalid", "established", "related", "new", "untracked"]
 L4Proto = Literal["tcp", "udp", "icmp", "ipv6-icmp"]
 Hook = Literal["prerouting", "input"]
 
-# Chain priorities (nftables' standard values: mangle -150, dstnat -100).
+# Chain priorities (nftables' standard values: mangle -150, dstnat -100); the ingress
+# chain's is per release (``TalosVersion.ingress_priority``), -140 from v1.9.4 / v1.10.0.
 INGRESS_PRIORITY = -150 + 10
 PREROUTING_PRIORITY = -100 - 10
 
 TRUSTED_INTERFACES = ("lo", "siderolink", "kubespan")
+# kube-proxy's --service-node-port-range default.
+DEFAULT_NODEPORT_RANGE = PortRange(30000, 32767)
 HOST_DNS_V4 = ipaddress.ip_network("169.254.116.108/32")
 HOST_DNS_V6 = ipaddress.ip_network("fd54:616c:6f73::204f:5320:444e:531/128")
 
@@ -96,13 +105,17 @@ class NodeContext:
     ``node_ips``: the routed node addresses (Talos's ``NodeAddress``); without any, Talos
     builds no ``prerouting`` chain. ``pod_subnets``/``service_subnets``: the cluster network.
     ``host_dns``: ``forwardKubeDNSToHost`` (on by default since v1.8), which adds the
-    pod/service to 169.254.116.108:53 accept rules in block mode.
+    pod/service to 169.254.116.108:53 accept rules in block mode. ``nodeport_range``:
+    kube-proxy's ``--service-node-port-range`` (Kubernetes' default 30000-32767), the ports
+    kube-proxy DNATs to pods in prerouting (``None``: no kube-proxy NodePorts, e.g. Cilium's
+    kube-proxy replacement); it decides no rule, only how ``reach`` follows such a packet.
     """
 
     node_ips: tuple[IPAddress, ...] = ()
     pod_subnets: tuple[Network, ...] = (ipaddress.ip_network("10.244.0.0/16"),)
     service_subnets: tuple[Network, ...] = (ipaddress.ip_network("10.96.0.0/12"),)
     host_dns: bool = True
+    nodeport_range: PortRange | None = DEFAULT_NODEPORT_RANGE
 
 
 # --------------------------------------------------------------------------------------
@@ -277,14 +290,20 @@ class Chain:
 
 @dataclass(frozen=True)
 class Ruleset:
-    """The ``inet talos`` table: its chains in the order Talos lists them (may be none)."""
+    """The ``inet talos`` table: its chains in the order Talos lists them (may be none),
+    as the Talos release ``version`` builds it."""
 
     chains: tuple[Chain, ...] = ()
-    talos_version: str = TALOS_VERSION
+    version: TalosVersion = DEFAULT_VERSION
     _by_name: dict[str, Chain] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._by_name.update({chain.name: chain for chain in self.chains})
+
+    @property
+    def talos_version(self) -> str:
+        """The modelled release as headers name it (``v1.14.0``)."""
+        return self.version.display
 
     def chain(self, name: str) -> Chain | None:
         return self._by_name.get(name)
@@ -396,13 +415,14 @@ def _document_rules(fw: Firewall, ct_states: tuple[CtState, ...]) -> list[NftRul
     return out
 
 
-def _ingress_chain(fw: Firewall, ctx: NodeContext) -> Chain:
-    """The ``ingress`` chain (hook input, priority -140), rules in Talos's order."""
+def _ingress_chain(fw: Firewall, ctx: NodeContext, version: TalosVersion) -> Chain:
+    """The ``ingress`` chain (hook input, the release's priority), rules in Talos's order."""
     block = fw.default_action == "block"
     rules = _compile_rule(verdict="accept", origin=ORIGIN_TRUSTED, iifnames=TRUSTED_INTERFACES)
-    rules += _compile_rule(verdict="accept", origin=ORIGIN_ESTABLISHED, ct_states=("established", "related"))
-    rules += _compile_rule(verdict="drop", origin=ORIGIN_INVALID, ct_states=("invalid",))
-    if block:
+    if block or version.accept_mode_conntrack:
+        rules += _compile_rule(verdict="accept", origin=ORIGIN_ESTABLISHED, ct_states=("established", "related"))
+        rules += _compile_rule(verdict="drop", origin=ORIGIN_INVALID, ct_states=("invalid",))
+    if block and version.icmp_cve_drop:
         rules += _compile_rule(
             verdict="drop",
             origin=ORIGIN_ICMP_CVE,
@@ -414,13 +434,15 @@ def _ingress_chain(fw: Firewall, ctx: NodeContext) -> Chain:
                 "address-mask-reply",
             ),
         )
+    if block:
         rules += _compile_rule(verdict="accept", origin=ORIGIN_ICMP_LIMIT, l4proto="icmp", limit_per_second=5)
         rules += _compile_rule(verdict="accept", origin=ORIGIN_ICMPV6_LIMIT, l4proto="ipv6-icmp", limit_per_second=5)
         k8s = _AddressMatch(ctx.pod_subnets + ctx.service_subnets)
-        if ctx.host_dns:
+        if ctx.host_dns and version.host_dns:
             dns: tuple[Network, ...] = (HOST_DNS_V4,)
-            # Talos appends the IPv6 address once per IPv6 pod subnet; the set dedupes.
-            dns += tuple(HOST_DNS_V6 for pod in ctx.pod_subnets if pod.version == 6)
+            if version.host_dns_v6:
+                # Talos appends the IPv6 address once per IPv6 pod subnet; the set dedupes.
+                dns += tuple(HOST_DNS_V6 for pod in ctx.pod_subnets if pod.version == 6)
             for proto in ("udp", "tcp"):
                 rules += _compile_rule(
                     verdict="accept",
@@ -435,7 +457,7 @@ def _ingress_chain(fw: Firewall, ctx: NodeContext) -> Chain:
     return Chain(
         name="ingress",
         hook="input",
-        priority=INGRESS_PRIORITY,
+        priority=version.ingress_priority,
         policy="drop" if block else "accept",
         rules=tuple(rules),
     )
@@ -460,19 +482,25 @@ def _prerouting_chain(fw: Firewall, ctx: NodeContext) -> Chain:
     )
 
 
-def compile_firewall(fw: Firewall, ctx: NodeContext | None = None) -> Ruleset:
-    """The ``inet talos`` table Talos builds for these documents on this node.
+def compile_firewall(
+    fw: Firewall, ctx: NodeContext | None = None, version: TalosVersion | str | None = None
+) -> Ruleset:
+    """The ``inet talos`` table Talos ``version`` builds for these documents on this node.
 
-    No chains when the firewall is inactive (default action accept, no rules, no default
-    document); the ``prerouting`` chain only when the node has an address.
+    ``version``: a ``TalosVersion``, a version string (``"1.9"``, ``"v1.13.9"``, ``"main"``;
+    see ``versions.parse_talos_version``, whose warning is dropped here) or ``None`` for the
+    default release. No chains when the firewall is inactive (default action accept, no
+    rules, no default document); the ``prerouting`` chain only from v1.10.0 and only when
+    the node has an address.
     """
     ctx = NodeContext() if ctx is None else ctx
+    release = resolve(version)
     if not fw.active:
-        return Ruleset(())
-    chains = [_ingress_chain(fw, ctx)]
-    if ctx.node_ips:
+        return Ruleset((), release)
+    chains = [_ingress_chain(fw, ctx, release)]
+    if ctx.node_ips and release.prerouting_chain:
         chains.append(_prerouting_chain(fw, ctx))
-    return Ruleset(tuple(chains))
+    return Ruleset(tuple(chains), release)
 
 
 # --------------------------------------------------------------------------------------

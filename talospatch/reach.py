@@ -5,9 +5,16 @@ the ``prerouting`` chain first (when present), then ``ingress`` (hook input). In
 chain the first matching rule decides: ``drop`` ends everything, ``accept`` ends that chain
 and the packet meets the next hook; when no rule matches, the chain's policy applies.
 
-``Reach`` compiles the documents once and answers many queries: the verdict always comes
-from ``evaluate`` (so a query means exactly what the compiled ruleset does), and the
-one-line reason is then explained from the documents (which rule, which of its subnets).
+``Reach`` compiles the documents once, for one Talos release (``talospatch.versions``), and
+answers many queries: the verdict always comes from ``evaluate`` (so a query means exactly
+what the compiled ruleset does), and the one-line reason is then explained from the
+documents (which rule, which of its subnets), naming the release where the verdict depends
+on it.
+
+NodePorts: kube-proxy DNATs a new connection to a NodePort (``NodeContext.nodeport_range``)
+at priority dstnat (-100) in prerouting; the packet then goes to a pod (forward path) and
+never meets the input hook. Only chains hooked in prerouting before dstnat can filter it:
+Talos's ``prerouting`` chain (-110) from v1.10.0. Before v1.10 no rule filters NodePorts.
 """
 
 from __future__ import annotations
@@ -31,7 +38,12 @@ from talospatch.nft import (
     Ruleset,
     compile_firewall,
 )
-from talospatch.talosdocs import L4, Firewall, Network, RuleConfig, parse_port_protocol
+from talospatch.talosdocs import L4, Firewall, Network, PortRange, RuleConfig, parse_port_protocol
+from talospatch.versions import TalosVersion, resolve
+
+# kube-proxy's NAT chains (iptables nat PREROUTING) run at this priority.
+DSTNAT_PRIORITY = -100
+ORIGIN_KUBE_PROXY_DNAT = "kube-proxy dnat"
 
 # Destinations used when the node has no address of the source's family (RFC 5737/3849).
 DOCUMENTATION_ADDRESS: dict[Family, IPAddress] = {
@@ -74,12 +86,17 @@ class Verdict:
     rule: NftRule | None
     index: int | None = None
     trail: tuple[str, ...] = ()
+    # kube-proxy DNATed the packet to a pod: it left the input path after ``chain``.
+    dnat: bool = False
 
     @property
     def origin(self) -> str:
-        """The deciding rule's origin, or ``<chain> policy <verdict>``, or ``no firewall``."""
+        """The deciding rule's origin, or ``<chain> policy <verdict>``, or ``no firewall``
+        (``kube-proxy dnat`` when a NodePort DNAT took the packet past every chain)."""
         if self.rule is not None:
             return self.rule.origin
+        if self.dnat and self.chain is None:
+            return ORIGIN_KUBE_PROXY_DNAT
         if self.chain is None:
             return "no firewall"
         return f"{self.chain} policy {'accept' if self.allowed else 'drop'}"
@@ -111,11 +128,21 @@ def rule_matches(rule: NftRule, packet: Packet) -> bool:
     return not rule.icmp_types
 
 
-def evaluate(ruleset: Ruleset, packet: Packet) -> Verdict:
-    """Run ``packet`` through the ruleset's chains in hook order, with nftables semantics."""
+def evaluate(ruleset: Ruleset, packet: Packet, *, dnat_ports: PortRange | None = None) -> Verdict:
+    """Run ``packet`` through the ruleset's chains in hook order, with nftables semantics.
+
+    ``dnat_ports``: the NodePorts kube-proxy DNATs to pods (the caller decides that the
+    packet is addressed to the node). A new connection to one of them meets only the
+    prerouting chains before dstnat (-100); then it is forwarded to a pod, and the input
+    hook (the ``ingress`` chain) never sees it.
+    """
     trail: list[str] = []
     last: Verdict = Verdict(True, None, None)
+    dnat = dnat_ports is not None and packet.ct_state == "new" and packet.port in dnat_ports and bool(ruleset.chains)
     for chain in ruleset.in_packet_order():
+        if dnat and (chain.hook != "prerouting" or chain.priority >= DSTNAT_PRIORITY):
+            trail.append(f"kube-proxy: DNAT of NodePort {packet.port}/{packet.protocol} to a pod; {chain.name} not met")
+            return Verdict(True, last.chain, last.rule, last.index, tuple(trail), dnat=True)
         decided: tuple[int, NftRule] | None = None
         for index, rule in enumerate(chain.rules):
             if rule_matches(rule, packet):
@@ -143,6 +170,9 @@ class Answer:
     reason: str
     verdict: Verdict
     packet: Packet
+    # The Talos release the answer holds for; ``version_note`` is set when it depends on it.
+    version: TalosVersion | None = None
+    version_note: str | None = None
 
     def __str__(self) -> str:
         return self.reason
@@ -172,10 +202,13 @@ def _nets(networks: list[Network]) -> str:
 class Reach:
     """Reachability of one node's firewall: compiled once, queried many times."""
 
-    def __init__(self, firewall: Firewall, context: NodeContext | None = None) -> None:
+    def __init__(
+        self, firewall: Firewall, context: NodeContext | None = None, version: TalosVersion | str | None = None
+    ) -> None:
         self.firewall = firewall
         self.context = NodeContext() if context is None else context
-        self.ruleset = compile_firewall(firewall, self.context)
+        self.version = resolve(version)
+        self.ruleset = compile_firewall(firewall, self.context, self.version)
         self._documents = {rule.name: rule for rule in firewall.rules}
 
     def destination_for(self, source: IPAddress) -> IPAddress:
@@ -193,8 +226,10 @@ class Reach:
         destination: IPAddress | str | None = None,
         *,
         iifname: str = "eth0",
+        ct_state: CtState = "new",
     ) -> Packet:
-        """The new-connection packet a query is about; ``BadInput`` for invalid values."""
+        """The packet a query is about (a new connection unless ``ct_state`` says otherwise);
+        ``BadInput`` for invalid values."""
         src = _address(source, "source")
         dst = self.destination_for(src) if destination is None else _address(destination, "destination")
         proto = protocol.strip().lower()
@@ -202,7 +237,7 @@ class Reach:
             raise BadInput(f"invalid protocol: {protocol!r} (want tcp or udp)")
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise BadInput(f"invalid port: {port!r} (want 0-65535)")
-        return Packet(src, dst, "tcp" if proto == "tcp" else "udp", port, iifname)
+        return Packet(src, dst, "tcp" if proto == "tcp" else "udp", port, iifname, ct_state)
 
     def query(
         self,
@@ -212,11 +247,67 @@ class Reach:
         destination: IPAddress | str | None = None,
         *,
         iifname: str = "eth0",
+        ct_state: CtState = "new",
     ) -> Answer:
-        """Can ``source`` open a ``protocol`` connection to ``port`` on the node?"""
-        packet = self.packet(source, port, protocol, destination, iifname=iifname)
-        verdict = evaluate(self.ruleset, packet)
-        return Answer(verdict.allowed, self._reason(packet, verdict), verdict, packet)
+        """Can ``source`` open a ``protocol`` connection to ``port`` on the node?
+
+        With ``ct_state="established"``: is a packet of an existing connection let through?
+        """
+        packet = self.packet(source, port, protocol, destination, iifname=iifname, ct_state=ct_state)
+        verdict = evaluate(self.ruleset, packet, dnat_ports=self._dnat_ports(packet))
+        note = self._version_note(packet, verdict)
+        reason = self._reason(packet, verdict)
+        if note is not None and not verdict.dnat:
+            reason = f"{reason}; {note}"
+        return Answer(verdict.allowed, reason, verdict, packet, self.version, note)
+
+    def _dnat_ports(self, packet: Packet) -> PortRange | None:
+        """kube-proxy's NodePort range when ``packet`` goes to a node address (``fib daddr
+        type local``); any destination counts when the node's addresses are not given.
+
+        ``None`` from v1.10 on when the ruleset has no ``prerouting`` chain (no node address
+        given): a real node has one, with the same rules as ``ingress``, so ``ingress`` stands
+        in for it.
+        """
+        nodeports = self.context.nodeport_range
+        if nodeports is None or (self.context.node_ips and packet.destination not in self.context.node_ips):
+            return None
+        if self.version.prerouting_chain and self.ruleset.chain("prerouting") is None:
+            return None
+        return nodeports
+
+    def _version_note(self, packet: Packet, verdict: Verdict) -> str | None:
+        """Why this verdict holds on this release and not on every one, or ``None``."""
+        v = self.version
+        if verdict.dnat and not v.prerouting_chain:
+            return (
+                f"on Talos {v.line} NodePort traffic is DNATed by kube-proxy before the ingress chain "
+                "(no prerouting chain before v1.10): no rule filters it"
+            )
+        if verdict.dnat:
+            return None
+        if (
+            verdict.rule is not None
+            and verdict.rule.origin == ORIGIN_HOST_DNS
+            and packet.family == "ipv6"
+            and not v.host_dns_v6
+        ):
+            return (
+                f"on Talos {v.display} the host DNS rule has no IPv6 destination match (v1.14.0 adds one): "
+                "IPv6 pods reach port 53 at every node address"
+            )
+        if (
+            packet.ct_state in ("established", "related", "invalid")
+            and self.firewall.default_action == "accept"
+            and not v.accept_mode_conntrack
+            and verdict.rule is not None
+            and verdict.rule.rule_name is not None
+        ):
+            return (
+                f"on Talos {v.display} accept mode has no conntrack rules (added on main, #13926): "
+                f"{packet.ct_state} traffic is filtered like new connections"
+            )
+        return None
 
     # -- explaining ---------------------------------------------------------------------
 
@@ -259,6 +350,8 @@ class Reach:
     def _reason(self, packet: Packet, verdict: Verdict) -> str:
         rule = verdict.rule
         src, label = packet.source, f"{packet.port}/{packet.protocol}"
+        if verdict.dnat and rule is None and not self.version.prerouting_chain:
+            return f"allowed: {self._version_note(packet, verdict)}"
         if rule is not None and rule.rule_name is not None:
             document = self._documents[rule.rule_name]
             if verdict.allowed:
@@ -297,6 +390,7 @@ def query(
     port: int,
     protocol: str,
     destination: IPAddress | str | None = None,
+    version: TalosVersion | str | None = None,
 ) -> Answer:
     """One query; for many, build a ``Reach`` once and call its ``query``."""
-    return Reach(fw, ctx).query(source, port, protocol, destination)
+    return Reach(fw, ctx, version).query(source, port, protocol, destination)

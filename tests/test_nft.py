@@ -119,14 +119,15 @@ def test_reference_2_7_render_is_exactly_what_nft_lists_back() -> None:
 
 
 def test_render_header_names_the_modelled_talos_version() -> None:
-    text = render(compile_firewall(firewall("block", APID_2_7), NODE))
-    assert text.startswith("# table inet talos as Talos v1.15 (main after 55e0f6350)")
+    text = render(compile_firewall(firewall("block", APID_2_7), NODE, "main"))
+    assert text.startswith("# table inet talos as Talos main (v1.15 development, after 55e0f6350) builds it\n")
     assert "flush" not in text
     assert "delete" not in text
 
 
 def test_reference_2_7_accept_mode() -> None:
-    ruleset = compile_firewall(firewall("accept", KUBELET_2_7, APID_2_7), NODE)
+    # main: the conntrack rules exist in accept mode too (55e0f6350, #13926).
+    ruleset = compile_firewall(firewall("accept", KUBELET_2_7, APID_2_7), NODE, "main")
     kubelet_set = "{ 10.0.0.0-10.2.255.255, 10.4.0.0-10.255.255.255, 192.168.0.0/16 }"
     assert rules_of(ruleset, "ingress") == [
         'iifname { "lo", "kubespan", "siderolink" } counter accept',
@@ -179,7 +180,8 @@ def test_reference_2_6_accept_mode_lines() -> None:
         ip saddr != { 10.0.0.0/8 } tcp dport { 4240, 5000-5001, 10250 } drop
         meta nfproto ipv6 tcp dport { 4240, 5000-5001, 10250 } drop
     """
-    got = rules_of(compile_firewall(fw, NodeContext()), "ingress")[3:]
+    # main: the three preamble rules include accept mode's conntrack rules (#13926).
+    got = rules_of(compile_firewall(fw, NodeContext(), "main"), "ingress")[3:]
     assert [line.replace(" counter", "") for line in got] == normalize_listing(expected)
 
 
@@ -460,7 +462,8 @@ def test_inactive_firewall_is_an_empty_table() -> None:
 
 
 def test_accept_default_document_without_rules_still_builds_chains() -> None:
-    ruleset = compile_firewall(firewall("accept"), NODE)
+    # main: accept mode has the conntrack rules too (55e0f6350, #13926).
+    ruleset = compile_firewall(firewall("accept"), NODE, "main")
     assert rules_of(ruleset, "ingress") == [
         'iifname { "lo", "kubespan", "siderolink" } counter accept',
         "ct state { established, related } counter accept",

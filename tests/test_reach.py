@@ -252,9 +252,9 @@ def test_untrusted_interface_name_is_not_trusted() -> None:
 
 @pytest.mark.parametrize("action", ["block", "accept"])
 def test_established_is_accepted_and_invalid_dropped_in_both_modes(action: str) -> None:
-    # HEAD (after 55e0f6350): the conntrack rules exist in accept mode too.
+    # main (after 55e0f6350): the conntrack rules exist in accept mode too.
     fw = firewall(action, rule("closed", [8080], "tcp"))
-    ruleset = compile_firewall(fw, NODE)
+    ruleset = compile_firewall(fw, NODE, "main")
     base = {"source": ip("10.9.9.9"), "destination": ip("192.168.30.10"), "protocol": "tcp", "port": 8080}
     established = evaluate(ruleset, Packet(**base, ct_state="established"))  # type: ignore[arg-type]
     assert established.allowed

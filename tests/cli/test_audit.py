@@ -14,7 +14,7 @@ NETSTAT = ROOT / "tests" / "fixtures" / "live" / "cp1-netstat.txt"
 def test_audit_table_of_the_reference_control_plane(cli: Cli) -> None:
     result = ok(cli("audit", str(CONTROLPLANE_PATCH), "--netstat", str(NETSTAT)))
     lines = result.out_lines
-    assert lines[0] == "node 192.168.30.11 (Talos v1.15 (main after 55e0f6350))"
+    assert lines[0] == "node 192.168.30.11 (Talos v1.14.0)"  # the default release
     assert lines[1].split()[:3] == ["listener", "program", "status"]
     etcd = next(line for line in lines if line.startswith("tcp 0.0.0.0:2379 "))
     assert "open      etcd-ingress: 192.168.30.11, 192.168.30.12/31" in etcd

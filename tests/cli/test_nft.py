@@ -28,7 +28,7 @@ from testing.nftlisting import normalize_listing
 from testing.runner import Cli, error_message, gen_file, ok
 
 HEADER = [
-    "# table inet talos as Talos v1.15 (main after 55e0f6350) builds it",
+    "# table inet talos as Talos v1.14.0 builds it",  # the default release
     "# (talospatch; nft list ruleset form, nftables 1.0.6; load with nft -f)",
     "table inet talos {",
 ]
