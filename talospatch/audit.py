@@ -28,9 +28,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from talospatch.errors import BadInput
 from talospatch.netstat import Socket
 from talospatch.nft import TRUSTED_INTERFACES, Family, IPAddress, NodeContext, build_ip_set
-from talospatch.nftresource import compile_ruleset
 from talospatch.reach import DOCUMENTATION_ADDRESS, Packet, Reach, evaluate
 from talospatch.talosdocs import Firewall
+from talospatch.versions import TalosVersion
 from talospatch.yamlio import load_one
 
 Status = Literal["open", "closed", "loopback", "not-evaluated"]
@@ -305,15 +305,13 @@ def audit(
     sockets: Sequence[Socket],
     fw: Firewall,
     ctx: NodeContext | None = None,
-    version: object | None = None,
+    version: TalosVersion | str | None = None,
     *,
     node: str | None = None,
 ) -> AuditResult:
     """Audit one node: ``sockets`` are its listeners (``netstat.listeners``)."""
     ctx = NodeContext() if ctx is None else ctx
-    reach = Reach(fw, ctx)
-    if version is not None:
-        reach.ruleset = compile_ruleset(fw, ctx, version)
+    reach = Reach(fw, ctx, version)
     notes = [f"the trusted interfaces ({', '.join(TRUSTED_INTERFACES)}) reach every listener"]
     if not ctx.node_ips:
         notes.append("no node address given: wildcard listeners are judged at a documentation address")
@@ -333,7 +331,7 @@ def audit_nodes(
     sockets: Sequence[Socket],
     fw: Firewall,
     ctx: NodeContext | None = None,
-    version: object | None = None,
+    version: TalosVersion | str | None = None,
 ) -> list[AuditResult]:
     """``audit`` per node of a netstat file (the NODE column), in file order.
 

@@ -23,6 +23,7 @@ from talospatch.talosdocs import (
     PortSelector,
     RuleConfig,
 )
+from talospatch.versions import DEFAULT_VERSION, TalosVersion, parse_talos_version
 
 __all__ = ["GenOptions", "Generated", "GeneratedRule", "Sources", "expand"]
 
@@ -66,6 +67,8 @@ class Generated:
     pod_subnets: tuple[Network, ...] = ()
     # Lines for the patch header: why a choice opens nothing, or what an option changed.
     notes: list[str] = field(default_factory=list)
+    # The Talos release the documents are for.
+    version: TalosVersion = DEFAULT_VERSION
 
     @property
     def firewall(self) -> Firewall:
@@ -242,7 +245,12 @@ def tunnel_choices(cni: LoadedProfile) -> list[str]:
 
 
 def _normal_form(
-    opts: GenOptions, sources: Sources, cni: LoadedProfile, tunnels: list[str], guarded: tuple[IPAddress, ...]
+    opts: GenOptions,
+    sources: Sources,
+    cni: LoadedProfile,
+    tunnels: list[str],
+    guarded: tuple[IPAddress, ...],
+    version: TalosVersion,
 ) -> GenOptions:
     """The request with defaults filled in and every value in its normalized spelling."""
 
@@ -268,6 +276,7 @@ def _normal_form(
         nodeport=wants_nodeport(opts) and not opts.converged,
         addons=tuple(sorted(set(opts.addons) - {"nodeport"})),
         guard_from=tuple(str(a) for a in guarded),
+        talos_version=version.name,
     )
 
 
@@ -279,6 +288,7 @@ def expand(opts: GenOptions, catalog: Catalog | None = None, labels: Labels = FI
     label = labels
     if catalog is None:
         catalog = Catalog.load(opts.profiles_dir, label("profiles_dir"))
+    version = parse_talos_version(opts.talos_version)
     sources = _resolve_sources(opts, label)
     _check_scope(opts, sources, label)
     if opts.nodeport_from and not wants_nodeport(opts):
@@ -360,10 +370,12 @@ def expand(opts: GenOptions, catalog: Catalog | None = None, labels: Labels = FI
         firewall.check()
     except ValueError as exc:  # a profile combination Talos would reject
         raise BadInput(str(exc)) from None
+    if version.warning is not None:
+        warnings.append(version.warning)
     guarded = {parse_address(a, label("guard_from")) for a in opts.guard_from}
     guard_addresses = tuple(sorted(guarded, key=address_order))
     return Generated(
-        _normal_form(opts, sources, selected[1], tunnels, guard_addresses),
+        _normal_form(opts, sources, selected[1], tunnels, guard_addresses, version.version),
         rules,
         warnings,
         # apid is on every Talos node: a custom role without a list still guards it.
@@ -371,4 +383,5 @@ def expand(opts: GenOptions, catalog: Catalog | None = None, labels: Labels = FI
         guard_addresses=guard_addresses,
         pod_subnets=tuple(sources.groups["pods"]),
         notes=notes,
+        version=version.version,
     )

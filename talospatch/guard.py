@@ -33,7 +33,7 @@ def lost_access(
 
 def lockouts(generated: Generated, context: NodeContext, labels: Labels = FIELD_NAMES) -> list[str]:
     """One line per (guarded address, port) the patch would cut off, with the fix."""
-    reach = Reach(generated.firewall, context)
+    reach = Reach(generated.firewall, context, generated.version)
     problems = []
     for address, port, protocol, answer in lost_access(reach, generated.guard_addresses, generated.lockout_ports):
         takes_admin = any(

@@ -45,6 +45,7 @@ from talospatch.nft import (
     compile_firewall,
 )
 from talospatch.talosdocs import Firewall, Network, PortRange
+from talospatch.versions import TalosVersion
 from talospatch.yamlio import load_all
 
 RESOURCE_TYPE = "NfTablesChains.net.talos.dev"
@@ -200,14 +201,9 @@ class LiveChains:
 # What Talos builds for a firewall
 
 
-def compile_ruleset(fw: Firewall, ctx: NodeContext, version: object | None = None) -> Ruleset:
-    """``compile_firewall``, for ``version`` when given (passed on as ``version=``)."""
-    if version is None:
-        return compile_firewall(fw, ctx)
-    # compile_firewall takes the Talos release as ``version=`` where that is modelled.
-    compile_for: Any = compile_firewall
-    ruleset: Ruleset = compile_for(fw, ctx, version=version)
-    return ruleset
+def compile_ruleset(fw: Firewall, ctx: NodeContext, version: TalosVersion | str | None = None) -> Ruleset:
+    """``compile_firewall`` for that Talos release (the newest one known when ``None``)."""
+    return compile_firewall(fw, ctx, version)
 
 
 def _prefixes(aset: AddressSet) -> list[Network]:
@@ -291,7 +287,7 @@ def _document_rules(fw: Firewall, chain: Chain) -> list[ResourceRule]:
 
 
 def expected_chains(
-    fw: Firewall, ctx: NodeContext | None = None, version: object | None = None
+    fw: Firewall, ctx: NodeContext | None = None, version: TalosVersion | str | None = None
 ) -> tuple[ResourceChain, ...]:
     """The ``NfTablesChain`` resources Talos builds for these documents on this node.
 
@@ -412,7 +408,7 @@ def render_resources(
 
 
 def resource_text(
-    fw: Firewall, ctx: NodeContext | None = None, version: object | None = None, *, node: str = "talospatch"
+    fw: Firewall, ctx: NodeContext | None = None, version: TalosVersion | str | None = None, *, node: str = "talospatch"
 ) -> str:
     """``nft --format resource``: the firewall's chains as talosctl prints a node's."""
     return render_resources(expected_chains(fw, ctx, version), node=node)

@@ -17,6 +17,7 @@ from talospatch.nft import NodeContext
 from talospatch.options import FIELD_NAMES, GenOptions, Labels
 from talospatch.patchfiles import load_firewall
 from talospatch.talosdocs import Firewall
+from talospatch.versions import DEFAULT_VERSION, TalosVersion, parse_talos_version
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class NodeOptions:
     pod_subnets: tuple[str, ...] = ()
     service_subnets: tuple[str, ...] = ()
     host_dns: bool = True
+    # The Talos release (X.Y, X.Y.Z or main); None: the newest one known.
+    talos_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class NodeFirewall:
     firewall: Firewall
     context: NodeContext
     warnings: list[str] = field(default_factory=list)
+    version: TalosVersion = DEFAULT_VERSION
 
 
 def node_firewall(source: Sequence[str] | GenOptions, node: NodeOptions, labels: Labels = FIELD_NAMES) -> NodeFirewall:
@@ -51,9 +55,10 @@ def node_firewall(source: Sequence[str] | GenOptions, node: NodeOptions, labels:
     if isinstance(source, GenOptions):
         generated = expand(source, labels=labels)
         context = dataclasses.replace(context, pod_subnets=generated.pod_subnets)
-        return NodeFirewall(generated.firewall, context, generated.warnings)
+        return NodeFirewall(generated.firewall, context, generated.warnings, generated.version)
+    version = parse_talos_version(node.talos_version)
     firewall = load_firewall(source)
     if node.pod_subnets:
         pods = tuple(parse_network(p, labels("pod_subnets"), allow_address=False) for p in node.pod_subnets)
         context = dataclasses.replace(context, pod_subnets=pods)
-    return NodeFirewall(firewall, context)
+    return NodeFirewall(firewall, context, [version.warning] if version.warning else [], version.version)

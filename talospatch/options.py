@@ -45,6 +45,8 @@ class GenOptions:
     converged: bool = False
     addons: tuple[str, ...] = ()
     profiles_dir: str | None = None
+    # The Talos release the node runs (X.Y, X.Y.Z or main); None: the newest one known.
+    talos_version: str | None = None
     # Addresses that must keep reaching the role's management ports (the lockout guard).
     guard_from: tuple[str, ...] = ()
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from talospatch.errors import TalospatchError
 from talospatch.expand import Generated, expand
 from talospatch.guard import lockouts
+from talospatch.hazards import fit_generated
 from talospatch.nft import NodeContext
 from talospatch.options import FIELD_NAMES, GenOptions, Labels
 from talospatch.profiles import Catalog
@@ -41,8 +42,11 @@ def make_patch(
     ``command`` turns the normalized options into the header's "regenerate with" line.
     """
     generated = expand(opts, catalog, labels)
+    context = NodeContext(pod_subnets=generated.pod_subnets)
+    # The release's hazards: documents it cannot compile are rewritten (with a warning) or refused.
+    generated = fit_generated(generated, context, generated.version).generated
     if generated.guard_addresses:
-        problems = lockouts(generated, NodeContext(pod_subnets=generated.pod_subnets), labels)
+        problems = lockouts(generated, context, labels)
         if problems:
             return Patch(generated, tuple(problems), "")
     text = render(generated, command(generated.options))

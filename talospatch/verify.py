@@ -35,6 +35,7 @@ from talospatch.nftresource import (
     priority_text,
 )
 from talospatch.talosdocs import Firewall, merge_adjacent
+from talospatch.versions import TalosVersion
 
 FindingKind = Literal[
     "missing-chain",
@@ -320,7 +321,7 @@ def verify_chains(
     node_chains: Sequence[ResourceChain],
     fw: Firewall,
     ctx: NodeContext | None = None,
-    version: object | None = None,
+    version: TalosVersion | str | None = None,
     *,
     node: str | None = None,
 ) -> VerifyResult:
@@ -362,7 +363,7 @@ def verify(
     live: LiveChains,
     fw: Firewall,
     ctx: NodeContext | None = None,
-    version: object | None = None,
+    version: TalosVersion | str | None = None,
 ) -> list[VerifyResult]:
     """``verify_chains`` for every node in the file, in file order (one result per node).
 

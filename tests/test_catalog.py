@@ -175,7 +175,7 @@ def test_converged_controlplane_is_the_controlplane_plus_nodeports() -> None:
     )
     assert command_line(converged.options) == (
         "talospatch gen --role controlplane --cni flannel --subnet 192.168.30.0/24 --controlplane 192.168.30.11/32 "
-        "--admin 196.45.28.20/32 --nodeport-from 203.0.113.0/24 --converged"
+        "--admin 196.45.28.20/32 --nodeport-from 203.0.113.0/24 --converged --talos-version v1.14.0"
     )
     assert "# note: --converged: a control plane that runs workloads" in render(
         converged, command_line(converged.options)
@@ -193,7 +193,7 @@ def test_converged_lets_worker_only_addons_apply_to_a_controlplane() -> None:
     )
     names = set(_rules(generated))
     assert {"nodeport-ingress-tcp", "nodeport-ingress-udp", "etcd-metrics-ingress", "etcd-ingress"} <= names
-    assert command_line(generated.options).endswith("--converged --with etcd-metrics")
+    assert command_line(generated.options).endswith("--converged --with etcd-metrics --talos-version v1.14.0")
 
 
 def test_converged_applies_to_controlplane_only() -> None:
@@ -235,7 +235,7 @@ def test_native_routing_selects_no_tunnel_rule_and_says_why() -> None:
     assert sorted(_rules(generated)) == ["apid-ingress", "cilium-health-ingress", "kubelet-ingress"]
     assert (
         command_line(generated.options)
-        == "talospatch gen --role worker --cni cilium --tunnel native --subnet 192.168.30.0/24"
+        == "talospatch gen --role worker --cni cilium --tunnel native --subnet 192.168.30.0/24 --talos-version v1.14.0"
     )
     text = render(generated, command_line(generated.options))
     header = text.split("apiVersion")[0]

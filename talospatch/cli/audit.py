@@ -38,7 +38,7 @@ def audit(
 
     sockets = listeners(parse_netstat(read_text(netstat), "stdin" if netstat == "-" else netstat))
     node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns)
-    results = audit_nodes(sockets, node.firewall, node.context)
+    results = audit_nodes(sockets, node.firewall, node.context, node.version)
     if output_format is ReportFormat.json:
         sys.stdout.write(json.dumps(results_dict(results), indent=2) + "\n")
     else:

@@ -38,6 +38,6 @@ def nft(
 
     node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns)
     if output_format is NftFormat.resource:
-        sys.stdout.write(resource_text(node.firewall, node.context))
+        sys.stdout.write(resource_text(node.firewall, node.context, node.version))
     else:
-        sys.stdout.write(render(compile_firewall(node.firewall, node.context), comments=comments))
+        sys.stdout.write(render(compile_firewall(node.firewall, node.context, node.version), comments=comments))

@@ -53,6 +53,7 @@ def node_firewall(
         pod_subnets=opts.pod_subnets,
         service_subnets=tuple(service_subnet or ()),
         host_dns=not no_host_dns,
+        talos_version=opts.talos_version,
     )
     result = node_firewall(patches or opts, node, LABELS)
     for message in result.warnings:

@@ -22,6 +22,7 @@ import typer
 
 from talospatch.errors import BadInput
 from talospatch.options import GenOptions, Labels
+from talospatch.versions import TALOS_VERSION_HELP
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ GEN_OPTIONS: tuple[GenOption, ...] = (
         "DIR",
         "Folder of profile YAML files that add to or replace the built-in ones.",
     ),
+    GenOption("talos_version", "--talos-version", "X.Y[.Z]", TALOS_VERSION_HELP, with_patch_files=True),
 )
 
 # Options of the node around the documents (nft, query), and gen's --from.

@@ -44,7 +44,7 @@ def query(
     addresses = list(dict.fromkeys(parse_address(a, "--from") for a in sources))
     specs = list(dict.fromkeys(parse_port_spec(p, "--port") for p in ports))
     node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns)
-    reach = Reach(node.firewall, node.context)
+    reach = Reach(node.firewall, node.context, node.version)
     answers = {(a, spec): reach.query(a, *spec) for a in addresses for spec in specs}
     if len(answers) == 1:
         sys.stdout.write(f"{next(iter(answers.values())).reason}\n")

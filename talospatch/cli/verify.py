@@ -43,7 +43,7 @@ def verify(
 
     live_chains = parse_live(read_text(live), "stdin" if live == "-" else live)
     node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns)
-    results = verify(live_chains, node.firewall, node.context)
+    results = verify(live_chains, node.firewall, node.context, node.version)
     if output_format is ReportFormat.json:
         sys.stdout.write(json.dumps(results_dict(results), indent=2) + "\n")
     else:
