@@ -101,13 +101,14 @@ def test_bad_options_are_bad_input(options: ClusterOptions, message: str) -> Non
 
 def test_unknown_target_is_bad_input() -> None:
     with pytest.raises(
-        BadInput, match=r"unknown export target 'junos'; valid: aws-terraform, proxmox, proxmox-terraform"
+        BadInput,
+        match=r"unknown export target 'junos'; valid: aws-terraform, opnsense, pfsense, proxmox, proxmox-terraform",
     ):
         export("junos", build_cluster_cli(REFERENCE))
 
 
 def test_registry() -> None:
-    assert sorted(TARGETS) == ["aws-terraform", "proxmox", "proxmox-terraform"]
+    assert sorted(TARGETS) == ["aws-terraform", "opnsense", "pfsense", "proxmox", "proxmox-terraform"]
     cluster = build_cluster_cli(REFERENCE)
     for name, target in TARGETS.items():
         files = target.render(cluster).files

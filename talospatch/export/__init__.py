@@ -38,9 +38,21 @@ __all__ = [
 
 
 def _targets() -> dict[str, Target]:
-    from talospatch.export import aws, proxmox
+    from talospatch.export import aws, opnsense, pfsense, proxmox
 
-    return {t.name: t for t in (aws.TARGET, proxmox.TARGET, proxmox.TERRAFORM_TARGET)}
+    routed = (
+        Target(
+            "pfsense",
+            "pfSense aliases and filter sections for the node VLAN (routed traffic only)",
+            lambda cluster: pfsense.pfsense(cluster.options),
+        ),
+        Target(
+            "opnsense",
+            "OPNsense rules CSV and alias import for the node VLAN (routed traffic only)",
+            lambda cluster: opnsense.opnsense(cluster.options),
+        ),
+    )
+    return {t.name: t for t in (aws.TARGET, proxmox.TARGET, proxmox.TERRAFORM_TARGET, *routed)}
 
 
 TARGETS: dict[str, Target] = _targets()

@@ -143,7 +143,7 @@ class Target:
     single_file: bool = field(default=False)
 
 
-def _role_options(opts: GenOptions, role: str, catalog: Catalog, labels: Labels) -> GenOptions:
+def role_options(opts: GenOptions, role: str, catalog: Catalog, labels: Labels = FIELD_NAMES) -> GenOptions:
     """One role's options: the add-ons and group options that apply to it."""
     # An add-on limited to some roles (etcd-metrics, nodeport) goes to those roles only.
     # A converged control plane takes the workers' add-ons and NodePorts too.
@@ -194,7 +194,7 @@ def build_cluster(
     warnings: list[str] = []
     used: set[str] = set()
     for role in ROLES:
-        generated = expand(_role_options(opts, role, catalog, labels), catalog, labels)
+        generated = expand(role_options(opts, role, catalog, labels), catalog, labels)
         rules = []
         for rule in generated.rules:
             doc = rule.document

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from testing.cluster import ADMIN, CONTROLPLANES, SUBNET
+from testing.cluster import ADMIN, CONTROLPLANES, ROOT, SUBNET
 from testing.runner import Cli, error_message, ok
 
 CLUSTER = [
@@ -42,7 +42,9 @@ def test_several_files_need_an_output_dir(cli: Cli) -> None:
 
 def test_unknown_target_is_exit_3(cli: Cli) -> None:
     message = error_message(cli("export", "cisco", *CLUSTER))
-    assert message.startswith("unknown export target 'cisco'; valid: aws-terraform, ")
+    assert (
+        message == "unknown export target 'cisco'; valid: aws-terraform, opnsense, pfsense, proxmox, proxmox-terraform"
+    )
 
 
 def test_bad_cluster_option_is_exit_3_and_writes_nothing(cli: Cli, tmp_path: Path) -> None:
@@ -55,3 +57,36 @@ def test_bad_cluster_option_is_exit_3_and_writes_nothing(cli: Cli, tmp_path: Pat
 def test_warnings_name_the_role(cli: Cli, tmp_path: Path) -> None:
     result = ok(cli("export", "proxmox", "--subnet", SUBNET, "--output-dir", str(tmp_path)))
     assert any(w.startswith("controlplane: no --controlplane:") for w in result.warnings)
+
+
+PFSENSE_BACKUP = ROOT / "tests" / "fixtures" / "pfsense" / "config-exported.xml"
+
+
+def test_pfsense_merge_into_prints_the_whole_config(cli: Cli) -> None:
+    result = ok(cli("export", "pfsense", *CLUSTER, "--merge-into", str(PFSENSE_BACKUP)))
+    assert result.out.startswith('<?xml version="1.0"?>\n<pfsense>')
+    assert "talospatch: controlplane kubernetes-api-ingress from admins" in result.out
+    # The user's own rules stay.
+    backup = PFSENSE_BACKUP.read_text(encoding="utf-8")
+    assert "Block printers from the internet" in backup
+    assert "Block printers from the internet" in result.out
+
+
+def test_routed_targets_write_their_files(cli: Cli, tmp_path: Path) -> None:
+    ok(cli("export", "pfsense", *CLUSTER, "--output-dir", str(tmp_path / "pf")))
+    assert sorted(p.name for p in (tmp_path / "pf").iterdir()) == ["pfsense-aliases.xml", "pfsense-filter.xml"]
+    ok(cli("export", "opnsense", *CLUSTER, "--from-interface", "wan", "--output-dir", str(tmp_path / "opn")))
+    names = sorted(p.name for p in (tmp_path / "opn").iterdir())
+    assert names == ["opnsense-aliases.json", "opnsense-not-enforced.txt", "opnsense-rules.csv"]
+    assert ",wan,in," in (tmp_path / "opn" / "opnsense-rules.csv").read_text(encoding="utf-8")
+
+
+def test_router_options_belong_to_their_targets(cli: Cli, tmp_path: Path) -> None:
+    assert error_message(cli("export", "aws-terraform", *CLUSTER, "--cluster-interface", "opt2")) == (
+        "--cluster-interface applies to the pfsense and opnsense targets only"
+    )
+    message = error_message(cli("export", "opnsense", *CLUSTER, "--merge-into", str(PFSENSE_BACKUP)))
+    assert message == "--merge-into applies to the pfsense target only"
+    missing = tmp_path / "missing.xml"
+    message = error_message(cli("export", "pfsense", *CLUSTER, "--merge-into", str(missing)))
+    assert message.startswith(f"--merge-into {missing}: cannot read")

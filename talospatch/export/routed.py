@@ -1,0 +1,316 @@
+"""The cluster's rules as a router in front of the node VLAN sees them (pfSense, OPNsense).
+
+A router filters only what it routes between segments. Of the host firewall's rules it can
+enforce those whose sources are outside the node subnets (admins, NodePort clients,
+``any``), towards the nodes of a role; node-to-node and pod traffic inside the VLAN never
+reaches it. It also carries the seed's egress (443/tcp and 123/udp from the nodes), which
+the ingress-only Talos firewall cannot express. ``plan`` sorts every source of every rule
+into one of the two, so a target emits the first as rules and the second as a comment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from talospatch.addresses import dedupe, parse_network
+from talospatch.errors import BadInput
+from talospatch.expand import Generated, GenOptions, expand
+from talospatch.export.cluster import ROLES, role_options
+from talospatch.options import FIELD_NAMES, Labels
+from talospatch.profiles import Catalog
+from talospatch.talosdocs import L4, Network, PortRange
+
+TAG = "talospatch:"  # every description talospatch writes starts with this
+ALIAS_PREFIX = "talospatch_"
+# OPNsense's DescriptionField: 1-255 characters (bytes: its regex has no /u).
+DESCRIPTION_MAX = 255
+
+
+Placement = Literal["inbound", "egress"]
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A named set of addresses, talospatch's own (its name starts with ``talospatch_``)."""
+
+    name: str
+    networks: tuple[Network, ...]
+    description: str
+
+    @property
+    def hosts_only(self) -> bool:
+        return all(n.num_addresses == 1 for n in self.networks)
+
+
+@dataclass(frozen=True)
+class RoutedRule:
+    """One pass rule for the router.
+
+    ``placement`` says where the packet enters the router: ``inbound`` on the interface the
+    routed sources arrive on (towards the nodes), ``egress`` on the node VLAN's interface.
+    ``source`` and ``destination`` are alias names, or None for any address.
+    """
+
+    key: str  # stable identity across runs (trackers and UUIDs derive from it)
+    placement: Placement
+    protocol: L4
+    port: PortRange
+    source: str | None
+    destination: str | None
+    families: tuple[int, ...]  # IP versions the rule can match: (4,), (6,) or (4, 6)
+    description: str
+
+
+@dataclass(frozen=True)
+class Unenforced:
+    """A source of a host-firewall rule that the router never sees."""
+
+    role: str
+    rule: str
+    ports: str
+    protocol: L4
+    group: str
+    networks: tuple[Network, ...]
+    reason: str
+
+    def line(self) -> str:
+        nets = ", ".join(str(n) for n in self.networks)
+        return f"{self.role} {self.rule} ({self.ports}/{self.protocol}) from {self.group} ({nets}): {self.reason}"
+
+
+@dataclass(frozen=True)
+class RoutedPlan:
+    nodes: tuple[Network, ...]
+    aliases: tuple[Alias, ...]
+    rules: tuple[RoutedRule, ...]
+    unenforced: tuple[Unenforced, ...]
+    warnings: tuple[str, ...]
+
+
+def expand_roles(
+    options: GenOptions, catalog: Catalog | None = None, labels: Labels = FIELD_NAMES
+) -> dict[str, Generated]:
+    """Each role's rules from one set of cluster options (``options.role`` is ignored).
+
+    Add-ons and source options are given to the roles they apply to only, as for every
+    export target (``talospatch.export.cluster.role_options``).
+    """
+    catalog = catalog if catalog is not None else Catalog.load(options.profiles_dir)
+    return {role: expand(role_options(options, role, catalog, labels), catalog, labels) for role in ROLES}
+
+
+def _inside(net: Network, nodes: Iterable[Network]) -> bool:
+    return any(net.version == n.version and net.subnet_of(n) for n in nodes)  # type: ignore[arg-type]
+
+
+def _families(networks: Iterable[Network]) -> set[int]:
+    return {n.version for n in networks}
+
+
+def describe(text: str) -> str:
+    """A description with talospatch's tag, on one line, within OPNsense's 255 bytes.
+
+    Double quotes become single ones (pfSense strips them from rule labels) and backslashes
+    slashes (pfSense's rule form rejects them; OPNsense's CSV reader treats them as escapes).
+    """
+    text = f"{TAG} {text}".replace('"', "'").replace("\\", "/")
+    text = " ".join(text.split())
+    if len(text.encode()) <= DESCRIPTION_MAX:
+        return text
+    cut = text.encode()[: DESCRIPTION_MAX - 3].decode(errors="ignore")
+    return cut.rsplit(" ", 1)[0] + "..."
+
+
+def alias_name(group: str) -> str:
+    return ALIAS_PREFIX + re.sub(r"[^a-z0-9_]", "_", group.lower())
+
+
+def _addresses(values: tuple[str, ...], option: str, *, allow_address: bool) -> list[Network]:
+    return dedupe([parse_network(v, option, allow_address=allow_address) for v in values])
+
+
+def plan(
+    options: GenOptions,
+    *,
+    ntp_servers: tuple[str, ...] = (),
+    catalog: Catalog | None = None,
+    labels: Labels = FIELD_NAMES,
+) -> RoutedPlan:
+    """Sort the cluster's rules into what a router enforces and what it never sees."""
+    roles = expand_roles(options, catalog, labels)
+    nodes = tuple(_addresses(options.subnets, "--subnet", allow_address=False))
+    ntp = tuple(_addresses(ntp_servers, "--ntp-server", allow_address=True))
+    warnings: list[str] = []
+    for role, generated in roles.items():
+        for warning in generated.warnings:
+            line = f"{role}: {warning}"
+            if line not in warnings:
+                warnings.append(line)
+
+    aliases: dict[str, Alias] = {}
+
+    def alias(group: str, networks: Iterable[Network], what: str) -> str:
+        name = alias_name(group)
+        nets = tuple(networks)
+        if name in aliases and aliases[name].networks != nets:
+            raise BadInput(f"alias {name} would hold two different address sets; rename a group")
+        aliases.setdefault(name, Alias(name, nets, describe(what)))
+        return name
+
+    nodes_alias = alias("nodes", nodes, "the node subnets of the cluster")
+    destinations: dict[str, tuple[str, set[int]]] = {}
+    for role, group, option, label in (
+        ("controlplane", "controlplane", options.controlplane, "control-plane nodes"),
+        ("worker", "workers", options.workers, "worker nodes"),
+    ):
+        given = _addresses(option, f"--{group}", allow_address=True)
+        if given:
+            destinations[role] = (alias(group, given, label), _families(given))
+        else:
+            destinations[role] = (nodes_alias, _families(nodes))
+            if role == "worker":
+                warnings.append(
+                    "no --workers: rules towards workers name the whole node subnet, control planes included"
+                )
+
+    rules: list[RoutedRule] = []
+    unenforced: list[Unenforced] = []
+    for role, generated in roles.items():
+        destination, dest_families = destinations[role]
+        for generated_rule in generated.rules:
+            doc = generated_rule.document
+            proto = doc.portSelector.protocol
+            assert proto in ("tcp", "udp")
+            ports = ", ".join(p.label for p in doc.portSelector.ports)
+            for group, networks in generated_rule.sources:
+                inside = tuple(n for n in networks if group == "pods" or _inside(n, nodes))
+                routed = tuple(n for n in networks if n not in inside)
+                if inside:
+                    reason = (
+                        "pod traffic to a node stays inside the cluster (overlay or node-to-node), never routed"
+                        if group == "pods"
+                        else "node-to-node traffic inside the VLAN never reaches the router"
+                    )
+                    unenforced.append(Unenforced(role, doc.name, ports, proto, group, inside, reason))
+                if not routed:
+                    continue
+                if group == "any":
+                    source, src_families = None, {4, 6}
+                else:
+                    suffix = "" if len(routed) == len(networks) else "_routed"
+                    what = f"{group} outside the node subnets"
+                    source, src_families = alias(group + suffix, routed, what), _families(routed)
+                families = tuple(sorted(src_families & dest_families))
+                if not families:
+                    warnings.append(
+                        f"{role} {doc.name} from {group}: the sources and the {role} nodes share no IP "
+                        "family, so no rule is emitted"
+                    )
+                    continue
+                for port in doc.portSelector.ports:
+                    rules.append(
+                        RoutedRule(
+                            key=f"{role}/{doc.name}/{group}/{port.label}",
+                            placement="inbound",
+                            protocol=proto,
+                            port=port,
+                            source=source,
+                            destination=destination,
+                            families=families,
+                            description=describe(f"{role} {doc.name} from {group}: {generated_rule.entry.why}"),
+                        )
+                    )
+
+    ntp_alias = alias("ntp", ntp, "the NTP servers the nodes use") if ntp else None
+    node_families = _families(nodes)
+    for name, proto, number, dest, dest_families, why in (
+        (
+            "https",
+            "tcp",
+            443,
+            None,
+            {4, 6},
+            (
+                "container images (ghcr.io, docker.io, quay.io), Talos installer "
+                "images and cluster discovery (seed: Egress)"
+            ),
+        ),
+        ("ntp", "udp", 123, ntp_alias, _families(ntp) if ntp else {4, 6}, "NTP time synchronisation (seed: Egress)"),
+    ):
+        families = tuple(sorted(node_families & dest_families))
+        if not families:
+            raise BadInput("--ntp-server: no NTP server shares an IP family with the node subnets")
+        rules.append(
+            RoutedRule(
+                key=f"egress/{name}",
+                placement="egress",
+                protocol=proto,  # type: ignore[arg-type]
+                port=PortRange(number, number),
+                source=nodes_alias,
+                destination=dest,
+                families=families,
+                description=describe(f"egress {number}/{proto} from nodes: {why}"),
+            )
+        )
+    warnings.append(
+        "the seed's egress has no DNS: if the nodes' resolver is reached through the router, "
+        "add a rule for 53/udp and 53/tcp from the nodes"
+    )
+    return RoutedPlan(nodes, tuple(aliases.values()), tuple(rules), tuple(unenforced), tuple(warnings))
+
+
+def not_enforced_lines(routed: RoutedPlan) -> list[str]:
+    """The explanation both routed targets carry: what the router cannot enforce, and why."""
+    nodes = ", ".join(str(n) for n in routed.nodes)
+    lines = [
+        "Not enforced here (a router filters only traffic it routes between segments):",
+        (
+            f"- the seed's intra-cluster row ({nodes} to {nodes}, any port) is not a rule: "
+            "node-to-node traffic inside the VLAN is switched, never routed"
+        ),
+        (
+            "- these host-firewall sources stay in the VLAN, so only each node's Talos firewall "
+            "(talospatch gen) filters them:"
+        ),
+    ]
+    lines += [f"  {u.line()}" for u in routed.unenforced]
+    lines.append("- default deny: built into the router for every interface without a pass rule")
+    return lines
+
+
+def stable_uuid(key: str) -> str:
+    """A UUID in version-4 form derived from ``key``: the same rule keeps its UUID."""
+    digest = hashlib.sha256(f"talospatch/{key}".encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def stable_number(key: str, start: int, size: int, taken: set[int]) -> int:
+    """A number in ``[start, start + size)`` derived from ``key``, not in ``taken``."""
+    value = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % size
+    for step in range(size):
+        candidate = start + (value + step) % size
+        if candidate not in taken:
+            taken.add(candidate)
+            return candidate
+    raise BadInput(f"no free number left in {start}-{start + size - 1}")
+
+
+def check_interface(name: str, option: str) -> str:
+    """A pfSense/OPNsense interface key (``wan``, ``lan``, ``opt1``, a group name)."""
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,31}", name):
+        raise BadInput(f"{option} {name!r} is not an interface name (want the interface's key, e.g. lan, wan, opt1)")
+    return name
+
+
+def address_text(net: Network) -> str:
+    """A /32 or /128 as a bare address (as pfSense and OPNsense write hosts), else the CIDR."""
+    return str(net.network_address) if net.num_addresses == 1 else str(net)
+
+
+def family_name(families: tuple[int, ...]) -> str:
+    return {(4,): "inet", (6,): "inet6", (4, 6): "inet46"}[families]
