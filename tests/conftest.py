@@ -10,15 +10,23 @@ import functools
 from collections.abc import Iterator
 
 import pytest
+from syrupy.assertion import SnapshotAssertion
 
 from testing.netlab import scratch_netns
 from testing.runner import Cli, run
+from testing.snapshots import text_snapshot
 
 
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
     """``cli("gen", ...)`` runs talospatch through ``main`` and returns a ``Result``."""
     return functools.partial(run, capsys)
+
+
+@pytest.fixture
+def snapshot_yaml(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """A snapshot kept as a plain ``.yaml`` file: the patch a node receives."""
+    return snapshot.use_extension(text_snapshot("yaml"))
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from talospatch.errors import BadInput
 from talospatch.expand import GenOptions
 from talospatch.export.opnsense import ALIASES_FILE, NOTES_FILE, RULES_FILE, STALE_FILE, opnsense
+from testing.snapshots import text_snapshot
 
 # opnsense/core models/OPNsense/Firewall/Filter.xml, rules.rule, at f95e81516ee0 (2026-08):
 # every field in the model's order. sort_order and prio_group are volatile and dropped on upload.
@@ -88,23 +88,7 @@ ALIAS_NAME = re.compile(r"^([a-zA-Z]|(([_a-zA-Z][a-zA-Z0-9]|[a-zA-Z][_a-zA-Z0-9]
 BOOLEAN = {"0", "1"}
 
 
-class Snapshot(SingleFileSnapshotExtension):
-    _write_mode = WriteMode.TEXT
-
-
-class CsvSnapshot(Snapshot):
-    file_extension = "csv"
-
-
-class JsonSnapshot(Snapshot):
-    file_extension = "json"
-
-
-class TxtSnapshot(Snapshot):
-    file_extension = "txt"
-
-
-EXTENSIONS: dict[str, type[Snapshot]] = {"csv": CsvSnapshot, "json": JsonSnapshot, "txt": TxtSnapshot}
+EXTENSIONS = {suffix: text_snapshot(suffix) for suffix in ("csv", "json", "txt")}
 
 
 REFERENCE = GenOptions(

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from talospatch.errors import BadInput
 from talospatch.expand import GenOptions
@@ -30,6 +29,7 @@ from talospatch.export.pfsense import (
     pfsense,
 )
 from talospatch.profiles import Catalog
+from testing.snapshots import text_snapshot
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pfsense"
 CATALOG = Catalog.load()
@@ -151,14 +151,9 @@ PFSENSE_LISTTAGS = frozenset(
 ALIAS_NAME = re.compile(r"(?!_*$)(?!\d*$)[A-Za-z0-9_]{1,31}")
 
 
-class XmlSnapshot(SingleFileSnapshotExtension):
-    file_extension = "xml"
-    _write_mode = WriteMode.TEXT
-
-
 @pytest.fixture
 def snapshot_xml(snapshot):  # type: ignore[no-untyped-def]
-    return snapshot.use_extension(XmlSnapshot)
+    return snapshot.use_extension(text_snapshot("xml"))
 
 
 REFERENCE = GenOptions(

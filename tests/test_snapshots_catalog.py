@@ -7,22 +7,10 @@ node receives. Update with ``pytest --snapshot-update`` and read the diff before
 from __future__ import annotations
 
 import pytest
-from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
 from talospatch.cli.params import LABELS, command_line
 from talospatch.expand import GenOptions, expand
 from talospatch.render import render
-
-
-class YamlSnapshot(SingleFileSnapshotExtension):
-    file_extension = "yaml"
-    _write_mode = WriteMode.TEXT
-
-
-@pytest.fixture
-def snapshot_yaml(snapshot):  # type: ignore[no-untyped-def]
-    return snapshot.use_extension(YamlSnapshot)
-
 
 V4 = ("192.168.30.0/24",)
 DUAL = ("192.168.30.0/24", "fd00:30::/64")
