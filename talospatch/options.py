@@ -36,6 +36,8 @@ class GenOptions:
     nodeport: bool = False
     addons: tuple[str, ...] = ()
     profiles_dir: str | None = None
+    # The node's current machine config: the patch also deletes the rules there not generated now.
+    prune_from: str | None = None
     # Addresses that must keep reaching the role's management ports (the lockout guard).
     guard_from: tuple[str, ...] = ()
 

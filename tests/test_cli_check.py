@@ -634,6 +634,7 @@ PROFILE_OPTION_VALUES = {
     "--nodeport": None,
     "--with": "hubble",
     "--profiles-dir": ".",
+    "--prune-from": "node.yaml",
 }
 
 

@@ -19,14 +19,14 @@ import sys
 import traceback
 from typing import NoReturn
 
-from talospatch.cli import explain, gen, nft, profiles, query
+from talospatch.cli import build, explain, gen, init, nft, profiles, query
 from talospatch.cli.app import app
 from talospatch.errors import BadInput, TalospatchError
 
 __all__ = ["app", "main"]
 
 # The command modules register themselves on ``app`` when imported.
-COMMANDS = (gen, explain, nft, query, profiles)
+COMMANDS = (gen, explain, nft, query, profiles, init, build)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -80,6 +80,13 @@ GEN_OPTIONS: tuple[GenOption, ...] = (
         "DIR",
         "Folder of profile YAML files that add to or replace the built-in ones.",
     ),
+    GenOption(
+        "prune_from",
+        "--prune-from",
+        "FILE",
+        "The node's machine config now (a config file or `talosctl get machineconfig -o yaml`): "
+        "also delete every NetworkRuleConfig there that is not generated.",
+    ),
 )
 
 # Options of the node around the documents (nft, query), and gen's --from.
