@@ -15,6 +15,7 @@ cannot). Paths (``profilesDir``, ``pruneFrom``, ``output``) are relative to the 
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,6 +151,16 @@ def schema() -> dict[str, Any]:
     data = ClusterSpec.model_json_schema(by_alias=True, mode="validation")
     data["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return data
+
+
+SCHEMA_PATH = "talospatch/schemas/talospatch.schema.json"  # in the repository and the wheel
+
+
+def schema_text() -> str:
+    """The committed schema file's text; regenerate it with
+    ``python -c "from talospatch.spec import schema_text; print(schema_text(), end='')" > talospatch/schemas/talospatch.schema.json``.
+    """
+    return json.dumps(schema(), indent=2) + "\n"
 
 
 def key_path(loc: tuple[str | int, ...]) -> str:
