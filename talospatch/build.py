@@ -83,6 +83,7 @@ def build_spec(path: str) -> SpecBuild:
                 catalog=request.catalog,
                 previous=previous,
                 keep_tombstones=spec.spec.keep_tombstones,
+                prune_label=request.prune_from,
             )
         except BadInput as exc:
             raise BadInput(f"{path}: role {role}: {exc}") from None

@@ -43,6 +43,7 @@ def make_patch(
     catalog: Catalog | None = None,
     previous: Previous | None = None,
     keep_tombstones: int | None = None,
+    prune_label: str | None = None,
 ) -> Patch:
     """Expand ``opts``, guard the lockout ports, render and validate the patch.
 
@@ -50,7 +51,8 @@ def make_patch(
     With ``previous`` (the file this patch replaces, for ``build``) the patch keeps deleting
     what that file deleted or held and the new set lacks, and carries a generation: the
     previous one when the text is unchanged, else one more. ``keep_tombstones`` bounds how
-    many generations a deletion stays (default: until the rule returns).
+    many generations a deletion stays (default: until the rule returns). ``prune_label``
+    names the node config in comments (default: ``opts.prune_from``).
     """
     generated = expand(opts, catalog, labels)
     if generated.guard_addresses:
@@ -65,7 +67,7 @@ def make_patch(
         generated=frozenset(r.document.name for r in generated.rules),
         previous=previous,
         node_rules=tuple(rule_names(node_documents)),
-        node_file=opts.prune_from,
+        node_file=prune_label or opts.prune_from,
         selected_profiles=frozenset(selected),
         role=opts.role,
         keep=keep_tombstones,

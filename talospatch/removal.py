@@ -181,11 +181,13 @@ class RemovalPlan:
         return f"profile {profile} no longer generates it for role {self.role} (renamed, removed, or no source given)"
 
     def _new(self, name: str, why: str, generation: int | None) -> Tombstone:
-        when = f"removed in generation {generation}" if generation is not None else "removed"
-        if self.keep is None:
-            stays = "until the rule returns"
+        if generation is None:  # gen: no previous file, nothing to keep
+            text = f"{name}: removed: {why}. Deletes it from the node (a no-op where it is absent)."
         else:
-            stays = f"for {self.keep} generation{'s' if self.keep != 1 else ''}"
-        text = f"{name}: {when}: {why}. Deletes it from nodes that still have it (a no-op on the others); kept {stays}."
-        comment = tuple(f"# {line}" for line in textwrap.wrap(text, 90, break_on_hyphens=False))
+            stays = "until the rule returns" if self.keep is None else f"for {self.keep} generations"
+            text = (
+                f"{name}: removed in generation {generation}: {why}. Deletes it from nodes that still have it "
+                f"(a no-op on the others); kept {stays}."
+            )
+        comment = tuple(f"# {line}" for line in textwrap.wrap(text, 90, break_on_hyphens=False, break_long_words=False))
         return Tombstone(name, comment, generation)

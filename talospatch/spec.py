@@ -179,6 +179,8 @@ class RoleRequest:
     options: GenOptions
     labels: Labels
     catalog: Catalog
+    # ``pruneFrom`` as the spec spells it (relative to the spec), for the patch's comments.
+    prune_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -254,7 +256,7 @@ class LoadedSpec:
             prune_from=self.relative(prune) if prune is not None else None,
             **values,
         )
-        return RoleRequest(role, options, Labels({**KEYS, **names}), catalog)
+        return RoleRequest(role, options, Labels({**KEYS, **names}), catalog, prune)
 
 
 def _applies(loaded: LoadedProfile, role: str) -> bool:
