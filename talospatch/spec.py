@@ -157,8 +157,10 @@ SCHEMA_PATH = "talospatch/schemas/talospatch.schema.json"  # in the repository a
 
 
 def schema_text() -> str:
-    """The committed schema file's text; regenerate it with
-    ``python -c "from talospatch.spec import schema_text; print(schema_text(), end='')" > talospatch/schemas/talospatch.schema.json``.
+    """The committed schema file's text. Regenerate it with::
+
+        python -c "from talospatch.spec import schema_text; print(schema_text(), end='')" \\
+            > talospatch/schemas/talospatch.schema.json
     """
     return json.dumps(schema(), indent=2) + "\n"
 
