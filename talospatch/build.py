@@ -9,11 +9,13 @@ what is on disk: missing, stale or extra files, a traffic summary and a unified 
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from talospatch import output
+from talospatch.addresses import parse_network
 from talospatch.errors import BadInput
 from talospatch.nft import NodeContext
 from talospatch.patch import Patch, make_patch
@@ -133,6 +135,16 @@ def _firewall(text: str, where: str) -> Firewall:
     return apply_patches([(where, [d for d in load_all(text, where) if isinstance(d, dict)])])
 
 
+def _context(spec: LoadedSpec, patch: Patch) -> NodeContext:
+    """The node around the documents, for the traffic summary: the role's pod subnets, the spec's services."""
+    context = NodeContext(pod_subnets=patch.generated.pod_subnets)
+    services = spec.spec.service_subnets
+    if services:
+        nets = tuple(parse_network(s, "serviceSubnets", allow_address=False) for s in services)
+        context = dataclasses.replace(context, service_subnets=nets)
+    return context
+
+
 def check_build(result: SpecBuild) -> CheckReport:
     """Compare the spec's files with the disk; nothing is written."""
     problems: list[str] = []
@@ -148,7 +160,7 @@ def check_build(result: SpecBuild) -> CheckReport:
             summary.append(f"{name}: missing; it would hold {len(new.rules)} rules")
         else:
             problems.append(f"{name}: stale")
-            context = NodeContext(pod_subnets=role_file.patch.generated.pod_subnets)
+            context = _context(result.spec, role_file.patch)
             try:
                 changes = minimal_traffic_summary(_firewall(role_file.old, name), new, context)
             except BadInput as exc:

@@ -112,6 +112,11 @@ class ClusterSpec(Settings):
 
     model_config = ConfigDict(title="talospatch cluster spec")
 
+    service_subnets: tuple[Subnet, ...] | None = Field(
+        None,
+        description="Service subnets (default 10.96.0.0/12). No rule takes them (Talos accepts traffic between "
+        "pod and service subnets); the drift check's traffic summary does.",
+    )
     profiles_dir: str | None = Field(
         None, description="Folder of profile files that add to or replace the built-in ones, relative to the spec."
     )

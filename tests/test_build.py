@@ -262,3 +262,15 @@ def test_help_does_not_import_heavy_libraries(command: str) -> None:
     result = subprocess.run([sys.executable, "-c", probe, command, "--help"], capture_output=True, text=True)
     assert "Usage" in result.stdout
     assert "HEAVY=\n" in result.stderr
+
+
+def test_service_subnets_reach_the_summarys_node_context(tmp_path: Path) -> None:
+    from talospatch.build import _context, build_spec
+
+    spec = write_spec(tmp_path, SPEC + "serviceSubnets: [10.112.0.0/12]\npodSubnets: [10.200.0.0/16]\n")
+    result = build_spec(str(spec))
+    context = _context(result.spec, result.files[0].patch)
+    assert [str(n) for n in context.service_subnets] == ["10.112.0.0/12"]
+    assert [str(n) for n in context.pod_subnets] == ["10.200.0.0/16"]
+    plain = build_spec(str(write_spec(tmp_path / "plain")))
+    assert [str(n) for n in _context(plain.spec, plain.files[0].patch).service_subnets] == ["10.96.0.0/12"]
