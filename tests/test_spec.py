@@ -184,3 +184,19 @@ def test_schema_accepts_the_reference_spec_and_rejects_a_typo() -> None:
     assert not list(validator.iter_errors(extra))
     assert list(validator.iter_errors({"subnet": ["10.0.0.0/8"]}))
     assert list(validator.iter_errors({"roles": {"worker": {"output": "x"}}}))
+
+
+def test_wheel_ships_the_schema(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("talospatch-*.whl")
+    shipped = zipfile.ZipFile(wheel).read(SCHEMA_PATH).decode("utf-8")
+    assert shipped == schema_text()
