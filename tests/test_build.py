@@ -119,6 +119,10 @@ def test_check_reports_missing_stale_and_extra_and_writes_nothing(
 
     ok(run(capsys, "build", str(spec)))
     (out / "old-role.yaml").write_text("{}\n", encoding="utf-8")
+    warned = ok(run(capsys, "build", str(spec)))
+    assert warned.warnings == [
+        f"{out}/old-role.yaml: no role of {spec} produces it; delete it (build --check fails while it is there)"
+    ]
     spec.write_text(
         SPEC.replace("admins: [196.45.28.20/32]", "admins: [196.45.28.20/32, 198.51.100.0/24]"), encoding="utf-8"
     )

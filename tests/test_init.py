@@ -16,6 +16,11 @@ CUSTOM_ADDON = (
     "protocol: tcp, from: [nodes, pods], why: peers pull layers, source: https://spegel.dev/docs/}\n"
 )
 
+NODE_CONFIG = (
+    "version: v1alpha1\n---\napiVersion: v1alpha1\nkind: NetworkRuleConfig\nname: 00-break-glass\n"
+    "portSelector: {ports: [50000], protocol: tcp}\ningress: [{subnet: 203.0.113.9/32}]\n"
+)
+
 OPTION_SETS = {
     "worker-flannel": ["--role", "worker", "--cni", "flannel", "--subnet", SUBNET, "--admin", "196.45.28.20/32"],
     "controlplane-dual": [
@@ -69,6 +74,7 @@ OPTION_SETS = {
         "--from",
         "196.45.28.20",
     ],
+    "worker-prune-from": ["--role", "worker", "--cni", "flannel", "--subnet", SUBNET, "--prune-from", "node.yaml"],
     "controlplane-profiles-dir": [
         "--role",
         "controlplane",
@@ -91,6 +97,7 @@ def test_build_of_init_gives_gens_documents(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "custom").mkdir()
     (tmp_path / "custom" / "spegel.yaml").write_text(CUSTOM_ADDON, encoding="utf-8")
+    (tmp_path / "node.yaml").write_text(NODE_CONFIG, encoding="utf-8")
     gen = ok(run(capsys, "gen", *args))
     ok(run(capsys, "init", *args, "-o", "talospatch.yaml"))
     built = ok(run(capsys, "build"))
@@ -100,6 +107,9 @@ def test_build_of_init_gives_gens_documents(
     assert load_all(text, "built") == load_all(gen.out, "gen")
     assert text.splitlines()[1] == "#   talospatch build talospatch.yaml (generation 1)"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{role}.yaml"]
+    if "--prune-from" in args:
+        assert "pruneFrom: node.yaml\n" in (tmp_path / "talospatch.yaml").read_text(encoding="utf-8")
+        assert "name: 00-break-glass\n$patch: delete\n" in text
 
 
 def test_init_prints_the_spec(capsys: pytest.CaptureFixture[str]) -> None:

@@ -53,6 +53,8 @@ def build(specs: Specs = None, check: Check = False) -> None:
             continue
         for line in write_build(result):
             sys.stdout.write(f"{line}\n")
+        for extra in result.extra:
+            warn(f"{extra}: no role of {path} produces it; delete it (build --check fails while it is there)")
         if not any(f.patch.generated.guard_addresses for f in result.files):
             warn(
                 f"{path}: apply with talosctl ... --mode=try, so a mistake reverts after a minute instead of "
