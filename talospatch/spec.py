@@ -129,7 +129,7 @@ class ClusterSpec(Settings):
         description="Drop a removed rule's `$patch: delete` document after this many generations of its file "
         "(default: keep it until the rule returns).",
     )
-    roles: dict[str, Settings] | None = Field(
+    roles: dict[str, Settings | None] | None = Field(
         None,
         description="The roles to build, each with settings that replace the top-level ones "
         "(default: controlplane and worker).",
@@ -218,7 +218,7 @@ class LoadedSpec:
 
     def request(self, role: str) -> RoleRequest:
         """The role's GenOptions: its own settings, else the top-level ones that apply to it."""
-        own = (self.spec.roles or {}).get(role, Settings())
+        own = (self.spec.roles or {}).get(role) or Settings()
         catalog = self.catalog
         values: dict[str, Any] = {}
         names: dict[str, str] = {}
@@ -231,7 +231,7 @@ class LoadedSpec:
             return getattr(self.spec, name) if applies else None
 
         cni = take("cni")
-        tunnel = take("tunnel")
+        tunnel = take("tunnel", bool(catalog.get(cni or DEFAULT_CNI, "cni").profile.tunnels))
         if own.addons is not None:
             addons = list(take("addons"))
         else:
@@ -301,6 +301,10 @@ def _error_line(exc: ValidationError, path: str, marked: Marked) -> str:
         return f"{path}:{line}: {where}: unknown key; valid: {valid}"
     if err["type"] == "missing":
         return f"{path}:{line}: {where}: missing"
+    if err["type"] in ("tuple_type", "list_type"):
+        msg = "must be a list, e.g. [a, b]"
+    elif err["type"] in ("dict_type", "model_type", "model_attributes_type"):
+        msg = "must be a mapping of keys to values"
     return f"{path}:{line}: {where}: {msg}" if where else f"{path}:{line}: {msg}"
 
 
@@ -335,7 +339,7 @@ def _check_names(loaded: LoadedSpec) -> None:
     levels: list[tuple[tuple[str, ...], Settings]] = [((), spec)]
     for role, settings in (spec.roles or {}).items():
         check(("roles", role), role, "role")
-        levels.append((("roles", role), settings))
+        levels.append((("roles", role), settings or Settings()))
     if spec.nodeport_from and not spec.nodeport:
         raise BadInput(f"{loaded.at(('nodeportFrom',))}: needs nodeport: true")
     if spec.roles == {}:

@@ -73,6 +73,12 @@ def error(text: str) -> str:
             id="nodeport",
         ),
         pytest.param("- a\n", "talospatch.yaml:1: a cluster spec is a mapping", id="not-mapping"),
+        pytest.param(
+            "subnets: 192.168.30.0/24\n", "talospatch.yaml:1: subnets: must be a list, e.g. [a, b]", id="list"
+        ),
+        pytest.param(
+            BASE + "roles:\n  worker: 3\n", "talospatch.yaml:6: roles.worker: must be a mapping", id="mapping"
+        ),
         pytest.param(BASE + "roles: {}\n", "talospatch.yaml:5: roles: names no role", id="no-role"),
     ],
 )
@@ -200,3 +206,12 @@ def test_wheel_ships_the_schema(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("talospatch-*.whl")
     shipped = zipfile.ZipFile(wheel).read(SCHEMA_PATH).decode("utf-8")
     assert shipped == schema_text()
+
+
+def test_an_empty_role_entry_builds_the_role_and_tunnel_follows_its_cni() -> None:
+    loaded = spec(BASE + "tunnel: geneve\nroles:\n  controlplane:\n  worker:\n    cni: flannel\n")
+    assert loaded.roles == ["controlplane", "worker"]
+    assert loaded.request("controlplane").options.tunnel == "geneve"
+    worker = loaded.request("worker")
+    assert (worker.options.cni, worker.options.tunnel) == ("flannel", None)
+    expand(worker.options, worker.catalog, worker.labels)
