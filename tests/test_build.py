@@ -278,3 +278,14 @@ def test_service_subnets_reach_the_summarys_node_context(tmp_path: Path) -> None
     assert [str(n) for n in context.pod_subnets] == ["10.200.0.0/16"]
     plain = build_spec(str(write_spec(tmp_path / "plain")))
     assert [str(n) for n in _context(plain.spec, plain.files[0].patch).service_subnets] == ["10.96.0.0/12"]
+
+
+def test_output_folder_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, SPEC + "output: taken\n")
+    (tmp_path / "taken").write_text("a file\n", encoding="utf-8")
+    message = error_message(run(capsys, "build", str(spec)))
+    assert message == f"{spec}:7: output: {tmp_path}/taken is not a folder"
+    spec.write_text(SPEC + "output: taken/out\n", encoding="utf-8")
+    message = error_message(run(capsys, "build", str(spec)))
+    assert message.startswith(f"{spec}:7: output {tmp_path}/taken/out: cannot create the folder: ")
+    assert (tmp_path / "taken").read_text(encoding="utf-8") == "a file\n"
