@@ -73,9 +73,9 @@ def build_spec(path: str) -> SpecBuild:
     warnings: list[str] = []
     lockouts: list[str] = []
     for role in spec.roles:
-        request = spec.request(role)
         target = folder / f"{role}.yaml"
         try:
+            request = spec.request(role)
             old = _read(target)
             previous = parse_previous(old, str(target)) if old is not None else Previous("", 0, {}, {})
             patch = make_patch(

@@ -24,7 +24,7 @@ from talospatch.talosdocs import (
     RuleConfig,
 )
 
-__all__ = ["Generated", "GeneratedRule", "GenOptions", "Sources", "expand"]
+__all__ = ["GenOptions", "Generated", "GeneratedRule", "Sources", "expand"]
 
 
 @dataclass(frozen=True)
@@ -64,20 +64,34 @@ class Generated:
     guard_addresses: tuple[IPAddress, ...] = ()
     # The pod subnets, for the pod/service rules of the compiled ruleset.
     pod_subnets: tuple[Network, ...] = ()
+    # Lines for the patch header: why a choice opens nothing, or what an option changed.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def firewall(self) -> Firewall:
         return Firewall("block", tuple(r.document for r in self.rules))
 
 
-# The source groups that an option feeds, to reject options that change nothing.
-_GROUP_FIELDS = {
+# The source groups that an option feeds (group -> GenOptions field), to reject options that
+# change nothing.
+GROUP_FIELDS = {
     "controlplane": "controlplane",
     "workers": "workers",
     "admins": "admins",
     "pods": "pod_subnets",
     "nodeport-clients": "nodeport_from",
+    "bgp-peers": "bgp_peers",
+    "load-balancers": "load_balancers",
 }
+
+CONVERGED_ROLE = "controlplane"
+# The role whose add-ons a converged control plane may take.
+CONVERGED_TAKES = "worker"
+
+
+def wants_nodeport(opts: GenOptions) -> bool:
+    """NodePorts are opened: the nodeport option, the nodeport add-on, or a converged control plane."""
+    return opts.nodeport or "nodeport" in opts.addons or opts.converged
 
 
 def _resolve_sources(opts: GenOptions, label: Labels) -> Sources:
@@ -99,6 +113,8 @@ def _resolve_sources(opts: GenOptions, label: Labels) -> Sources:
         "admins": given("admins", allow_address=True),
         "pods": given("pod_subnets", allow_address=False),
         "nodeport-clients": given("nodeport_from", allow_address=True),
+        "bgp-peers": given("bgp_peers", allow_address=True),
+        "load-balancers": given("load_balancers", allow_address=True),
         "any": any_,
     }
     defaulted: set[str] = set()
@@ -116,23 +132,50 @@ def _select(opts: GenOptions, catalog: Catalog, label: Labels) -> tuple[list[Loa
     """The profiles in output order (role, CNI, add-ons by name) and the tunnels chosen."""
     role = catalog.get(opts.role, "role")
     cni = catalog.get(opts.cni or DEFAULT_CNI, "cni")
-    addons = sorted(set(opts.addons) | ({"nodeport"} if opts.nodeport else set()))
+    if opts.converged and opts.role != CONVERGED_ROLE:
+        raise BadInput(
+            f"{label('converged')} applies to role {CONVERGED_ROLE} (control-plane nodes that run workloads), "
+            f"not {opts.role}"
+        )
+    addons = sorted(set(opts.addons) | ({"nodeport"} if wants_nodeport(opts) else set()))
     selected = [role, cni, *(catalog.get(name, "addon") for name in addons)]
+    roles = {opts.role, CONVERGED_TAKES} if opts.converged else {opts.role}
     for loaded in selected[2:]:
-        if loaded.profile.roles and opts.role not in loaded.profile.roles:
+        if loaded.profile.roles and not roles & set(loaded.profile.roles):
+            hint = ""
+            if opts.role == CONVERGED_ROLE and CONVERGED_TAKES in loaded.profile.roles:
+                hint = f" (or {label('converged')}, for a control plane that runs workloads)"
             raise BadInput(
-                f"add-on {loaded.name} applies to role {', '.join(loaded.profile.roles)} only, not {opts.role}"
+                f"add-on {loaded.name} applies to role {', '.join(loaded.profile.roles)} only, not {opts.role}{hint}"
             )
     tunnels = list(cni.profile.tunnels)
     if opts.tunnel is not None:
         if not tunnels:
             raise BadInput(f"{label('tunnel')} does not apply to CNI {cni.name}: it has no tunnel choice")
-        valid = [*tunnels, ALL_TUNNELS]
+        # Tunnels that open ports first, then "both" (all of them), then those that open none.
+        carry = {r.tunnel for r in cni.profile.rules}
+        valid = [*(t for t in tunnels if t in carry), ALL_TUNNELS, *(t for t in tunnels if t not in carry)]
         if opts.tunnel not in valid:
             raise BadInput(f"unknown tunnel {opts.tunnel!r} for {cni.name}; valid: {', '.join(valid)}")
         if opts.tunnel != ALL_TUNNELS:
             tunnels = [opts.tunnel]
     return selected, tunnels
+
+
+def used_groups(opts: GenOptions, catalog: Catalog, labels: Labels = FIELD_NAMES) -> frozenset[str]:
+    """The source groups the role's selected rules allow (after the tunnel choice).
+
+    Lets a caller that expands several roles from one set of options pass each role only
+    the group options it uses (``expand`` rejects an option that changes nothing).
+    """
+    selected, tunnels = _select(opts, catalog, labels)
+    return frozenset(
+        group
+        for loaded in selected
+        for entry in loaded.profile.rules
+        if entry.tunnel is None or entry.tunnel in tunnels
+        for group in entry.from_
+    )
 
 
 def _normal_form(
@@ -141,7 +184,7 @@ def _normal_form(
     """The request with defaults filled in and every value in its normalized spelling."""
 
     def nets(group: str) -> tuple[str, ...]:
-        return tuple(str(n) for n in sources.groups[group]) if getattr(opts, _GROUP_FIELDS[group]) else ()
+        return tuple(str(n) for n in sources.groups[group]) if getattr(opts, GROUP_FIELDS[group]) else ()
 
     tunnel = None
     if cni.profile.tunnels:
@@ -156,7 +199,10 @@ def _normal_form(
         admins=nets("admins"),
         pod_subnets=nets("pods"),
         nodeport_from=nets("nodeport-clients"),
-        nodeport=opts.nodeport or "nodeport" in opts.addons,
+        bgp_peers=nets("bgp-peers"),
+        load_balancers=nets("load-balancers"),
+        # A converged control plane opens NodePorts by itself.
+        nodeport=wants_nodeport(opts) and not opts.converged,
         addons=tuple(sorted(set(opts.addons) - {"nodeport"})),
         guard_from=tuple(str(a) for a in guarded),
     )
@@ -171,8 +217,8 @@ def expand(opts: GenOptions, catalog: Catalog | None = None, labels: Labels = FI
     if catalog is None:
         catalog = Catalog.load(opts.profiles_dir, label("profiles_dir"))
     sources = _resolve_sources(opts, label)
-    if opts.nodeport_from and not (opts.nodeport or "nodeport" in opts.addons):
-        raise BadInput(f"{label('nodeport_from')} needs {label('nodeport')}")
+    if opts.nodeport_from and not wants_nodeport(opts):
+        raise BadInput(f"{label('nodeport_from')} needs {label('nodeport')} (or {label('converged')})")
     selected, tunnels = _select(opts, catalog, label)
 
     rules: list[GeneratedRule] = []
@@ -206,7 +252,7 @@ def expand(opts: GenOptions, catalog: Catalog | None = None, labels: Labels = FI
                 )
                 rules.append(GeneratedRule(document, loaded.name, entry, by_group))
 
-    for group, name in _GROUP_FIELDS.items():
+    for group, name in GROUP_FIELDS.items():
         if getattr(opts, name) and group not in used_groups:
             raise BadInput(
                 f"{label(name)} does not apply to role {opts.role} with CNI {selected[1].name}: "
@@ -234,6 +280,16 @@ def expand(opts: GenOptions, catalog: Catalog | None = None, labels: Labels = FI
             "so talosctl and kubectl work only from inside the node subnet"
         )
 
+    notes: list[str] = []
+    cni = selected[1]
+    if opts.tunnel is not None and len(tunnels) == 1 and tunnels[0] in cni.profile.tunnel_notes:
+        notes.append(f"{label('tunnel')} {tunnels[0]}: {cni.profile.tunnel_notes[tunnels[0]]}")
+    if opts.converged:
+        notes.append(
+            f"{label('converged')}: a control plane that runs workloads (cluster.allowSchedulingOnControlPlanes: "
+            "true) gets the worker-side rules too: NodePorts and the add-ons for workers"
+        )
+
     firewall = Firewall("block", tuple(r.document for r in rules))
     try:
         firewall.check()
@@ -249,4 +305,5 @@ def expand(opts: GenOptions, catalog: Catalog | None = None, labels: Labels = FI
         lockout_ports=selected[0].profile.lockout or ((50000, "tcp"),),
         guard_addresses=guard_addresses,
         pod_subnets=tuple(sources.groups["pods"]),
+        notes=notes,
     )

@@ -22,9 +22,12 @@ ALL_TUNNELS = "both"
 
 @dataclass(frozen=True)
 class GenOptions:
-    """One node role's firewall request. The field order is the order of the header's command."""
+    """One node role's firewall request. The field order is the order of the header's command.
 
-    role: str
+    A command that builds every role at once (``export``) leaves ``role`` empty.
+    """
+
+    role: str = ""
     cni: str | None = None
     tunnel: str | None = None
     subnets: tuple[str, ...] = ()
@@ -33,7 +36,13 @@ class GenOptions:
     admins: tuple[str, ...] = ()
     pod_subnets: tuple[str, ...] = ()
     nodeport_from: tuple[str, ...] = ()
+    # Routers that open BGP sessions to the nodes, and external load balancers' health checks.
+    bgp_peers: tuple[str, ...] = ()
+    load_balancers: tuple[str, ...] = ()
     nodeport: bool = False
+    # A control plane that runs workloads (cluster.allowSchedulingOnControlPlanes): worker-only
+    # add-ons apply to it and NodePorts are opened.
+    converged: bool = False
     addons: tuple[str, ...] = ()
     profiles_dir: str | None = None
     # The node's current machine config: the patch also deletes the rules there not generated now.

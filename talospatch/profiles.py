@@ -25,7 +25,17 @@ Kind = Literal["role", "cni", "addon"]
 KINDS: tuple[Kind, ...] = ("role", "cni", "addon")
 
 # Source groups a profile entry may name in ``from``; the CLI resolves them to CIDRs.
-GROUPS = ("nodes", "controlplane", "workers", "admins", "pods", "any", "nodeport-clients")
+GROUPS = (
+    "nodes",
+    "controlplane",
+    "workers",
+    "admins",
+    "pods",
+    "any",
+    "nodeport-clients",
+    "bgp-peers",
+    "load-balancers",
+)
 
 
 _PORTS_SCHEMA = {
@@ -111,6 +121,8 @@ class Profile(_Strict):
     lockout: tuple[tuple[int, L4], ...] = ()
     # Warnings printed when another named profile is selected too.
     warn_with: dict[str, str] = {}
+    # CNI profiles: a note for the patch header when one tunnel is chosen (why it opens nothing).
+    tunnel_notes: dict[str, str] = {}
     rules: tuple[ProfileRule, ...] = ()
 
     @field_validator("lockout", mode="before")
@@ -156,6 +168,10 @@ def _builtin_files() -> list[tuple[str, str]]:
 def _check_profile(profile: Profile, where: str) -> None:
     if profile.tunnels and profile.kind != "cni":
         raise BadInput(f"{where}: tunnels: only a cni profile has tunnels")
+    for tunnel in profile.tunnel_notes:
+        if tunnel not in profile.tunnels:
+            valid = ", ".join(profile.tunnels) or "none declared"
+            raise BadInput(f"{where}: tunnel_notes: {tunnel!r} is not in tunnels ({valid})")
     if profile.lockout and profile.kind != "role":
         raise BadInput(f"{where}: lockout: only a role profile has lockout ports")
     for rule in profile.rules:
@@ -200,6 +216,33 @@ def parse_profile(name: str, text: str, where: str) -> LoadedProfile:
         raise BadInput(f"{where}: {_error_line(exc, data)}") from None
     _check_profile(profile, where)
     return LoadedProfile(name, where, profile)
+
+
+@dataclass(frozen=True)
+class Opener:
+    """One profile entry that opens a port: the answer to ``profiles which PORT/PROTO``."""
+
+    name: str  # the NetworkRuleConfig name for this protocol
+    profile: str
+    kind: Kind
+    ports: tuple[PortRange, ...]
+    protocol: L4
+    from_: tuple[str, ...]
+    why: str
+    source: str
+    tunnel: str | None  # only with this tunnel (CNI profiles)
+    roles: tuple[str, ...]  # add-ons limited to these roles; empty = all
+
+
+def parse_port_query(text: str) -> tuple[int, tuple[L4, ...]]:
+    """``PORT/tcp``, ``PORT/udp`` or a bare ``PORT`` (both protocols), PORT 1-65535."""
+    try:
+        port, protocol = parse_port_protocol(text, default="tcp")
+    except ValueError:
+        port, protocol = 0, "tcp"
+    if port < 1:
+        raise BadInput(f"port {text!r} is not PORT/tcp, PORT/udp or PORT, with PORT 1-65535 (e.g. 9962/tcp)")
+    return port, (protocol,) if "/" in text else ("tcp", "udp")
 
 
 class Catalog:
@@ -256,6 +299,34 @@ class Catalog:
             label = {"role": "role", "cni": "CNI", "addon": "add-on"}[kind]
             raise BadInput(f"unknown {label} {name!r}; valid: {', '.join(self.names(kind))}")
         return loaded
+
+    def which(self, port: int, protocols: tuple[L4, ...] = ("tcp", "udp")) -> list[Opener]:
+        """Every profile entry that opens ``port`` over one of ``protocols``: the reverse of show.
+
+        In ``all()`` order (roles, CNIs, add-ons, each by name), then entry order.
+        """
+        found = []
+        for loaded in self.all():
+            for entry in loaded.profile.rules:
+                if not any(port in r for r in entry.ports):
+                    continue
+                for name, proto in entry.document_names():
+                    if proto in protocols:
+                        found.append(
+                            Opener(
+                                name,
+                                loaded.name,
+                                loaded.kind,
+                                entry.ports,
+                                proto,
+                                entry.from_,
+                                entry.why,
+                                entry.source,
+                                entry.tunnel,
+                                loaded.profile.roles,
+                            )
+                        )
+        return found
 
     def find(self, name: str) -> LoadedProfile:
         loaded = self._lookup(name)

@@ -15,6 +15,7 @@ cannot). Paths (``profilesDir``, ``pruneFrom``, ``output``) are relative to the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ from pydantic.alias_generators import to_camel
 
 from talospatch.addresses import parse_address, parse_network
 from talospatch.errors import BadInput
-from talospatch.options import ALL_TUNNELS, DEFAULT_CNI, GEN_FIELDS, GenOptions, Labels
+from talospatch.expand import CONVERGED_ROLE, CONVERGED_TAKES, GROUP_FIELDS, used_groups
+from talospatch.options import DEFAULT_CNI, GEN_FIELDS, GenOptions, Labels
 from talospatch.profiles import Catalog, LoadedProfile, Profile, ProfileRule
 from talospatch.yamlio import Marked, dump, load_marked
 
@@ -89,7 +91,14 @@ class Settings(_Model):
     )
     pod_subnets: tuple[Subnet, ...] | None = Field(None, description="Pod subnets (default 10.244.0.0/16).")
     nodeport_from: tuple[HostOrSubnet, ...] | None = Field(None, description="Extra NodePort clients.")
+    bgp_peers: tuple[HostOrSubnet, ...] | None = Field(None, description="Routers that open BGP sessions to the nodes.")
+    load_balancers: tuple[HostOrSubnet, ...] | None = Field(
+        None, description="External load balancers that probe the nodes."
+    )
     nodeport: bool | None = Field(None, description="Open NodePorts 30000-32767 tcp+udp (workers).")
+    converged: bool | None = Field(
+        None, description="Control planes run workloads: NodePorts and worker add-ons on them too."
+    )
     addons: tuple[str, ...] | None = Field(None, description="Add-on profiles.")
     extra_rules: tuple[ProfileRule, ...] | None = Field(
         None, description=f"Rules in the profile format: an add-on defined inline (named {EXTRA_RULES})."
@@ -141,13 +150,7 @@ SETTINGS = tuple(name for name in Settings.model_fields)
 KEYS: dict[str, str] = {name: Settings.model_fields[name].alias or name for name in SETTINGS}
 KEYS["profiles_dir"] = "profilesDir"
 # The options that feed a source group, so a top-level value applies only where the group is used.
-GROUP_OF = {
-    "controlplane": "controlplane",
-    "workers": "workers",
-    "admins": "admins",
-    "pod_subnets": "pods",
-    "nodeport_from": "nodeport-clients",
-}
+GROUP_OF = {name: group for group, name in GROUP_FIELDS.items()}
 assert set(SETTINGS) - {"extra_rules"} <= set(GEN_FIELDS), "every setting is a gen option"
 
 
@@ -220,7 +223,6 @@ class LoadedSpec:
         """The role's GenOptions: its own settings, else the top-level ones that apply to it."""
         own = (self.spec.roles or {}).get(role) or Settings()
         catalog = self.catalog
-        values: dict[str, Any] = {}
         names: dict[str, str] = {}
 
         def take(name: str, applies: bool = True) -> Any:
@@ -232,11 +234,12 @@ class LoadedSpec:
 
         cni = take("cni")
         tunnel = take("tunnel", bool(catalog.get(cni or DEFAULT_CNI, "cni").profile.tunnels))
+        converged = bool(take("converged", role == CONVERGED_ROLE))
         if own.addons is not None:
             addons = list(take("addons"))
         else:
-            addons = [a for a in self.spec.addons or () if _applies(catalog.get(a, "addon"), role)]
-        nodeport = take("nodeport", _applies(catalog.get("nodeport", "addon"), role))
+            addons = [a for a in self.spec.addons or () if _applies(catalog.get(a, "addon"), role, converged)]
+        nodeport = bool(take("nodeport", _applies(catalog.get("nodeport", "addon"), role, converged)))
         extra = take("extra_rules")
         if extra:
             catalog = catalog.with_profile(
@@ -247,9 +250,6 @@ class LoadedSpec:
                 )
             )
             addons.append(EXTRA_RULES)
-        used = _used_groups(catalog, role, cni, tunnel, addons, bool(nodeport))
-        for name, group in GROUP_OF.items():
-            values[name] = tuple(take(name, group in used) or ())
         prune = take("prune_from")
         options = GenOptions(
             role=role,
@@ -257,33 +257,24 @@ class LoadedSpec:
             tunnel=tunnel,
             subnets=tuple(take("subnets") or ()),
             addons=tuple(addons),
-            nodeport=bool(nodeport),
+            nodeport=nodeport,
+            converged=converged,
             profiles_dir=self.relative(self.spec.profiles_dir) if self.spec.profiles_dir is not None else None,
             guard_from=tuple(take("guard_from") or ()),
             prune_from=self.relative(prune) if prune is not None else None,
-            **values,
         )
-        return RoleRequest(role, options, Labels({**KEYS, **names}), catalog, prune)
+        labels = Labels({**KEYS, **names})
+        used = used_groups(options, catalog, labels)
+        values: dict[str, Any] = {name: tuple(take(name, group in used) or ()) for name, group in GROUP_OF.items()}
+        options = dataclasses.replace(options, **values)
+        labels = Labels({**KEYS, **names})
+        return RoleRequest(role, options, labels, catalog, prune)
 
 
-def _applies(loaded: LoadedProfile, role: str) -> bool:
-    return not loaded.profile.roles or role in loaded.profile.roles
-
-
-def _used_groups(
-    catalog: Catalog, role: str, cni: str | None, tunnel: str | None, addons: list[str], nodeport: bool
-) -> set[str]:
-    """The source groups the role's selected rules take (so a top-level address list applies)."""
-    selected = [catalog.get(role, "role"), catalog.get(cni or DEFAULT_CNI, "cni")]
-    selected += [catalog.get(a, "addon") for a in addons]
-    if nodeport:
-        selected.append(catalog.get("nodeport", "addon"))
-    used: set[str] = set()
-    for loaded in selected:
-        for entry in loaded.profile.rules:
-            if entry.tunnel is None or tunnel in (None, ALL_TUNNELS, entry.tunnel):
-                used.update(entry.from_)
-    return used
+def _applies(loaded: LoadedProfile, role: str, converged: bool) -> bool:
+    """Whether an add-on applies to the role (a converged control plane takes the workers' too)."""
+    roles = {role, CONVERGED_TAKES} if converged else {role}
+    return not loaded.profile.roles or bool(roles & set(loaded.profile.roles))
 
 
 def _error_line(exc: ValidationError, path: str, marked: Marked) -> str:
@@ -340,16 +331,17 @@ def _check_names(loaded: LoadedSpec) -> None:
     for role, settings in (spec.roles or {}).items():
         check(("roles", role), role, "role")
         levels.append((("roles", role), settings or Settings()))
-    if spec.nodeport_from and not spec.nodeport:
-        raise BadInput(f"{loaded.at(('nodeportFrom',))}: needs nodeport: true")
+    if spec.nodeport_from and not (spec.nodeport or spec.converged):
+        raise BadInput(f"{loaded.at(('nodeportFrom',))}: needs nodeport: true (or converged: true)")
     if spec.roles == {}:
         raise BadInput(f"{loaded.at(('roles',))}: names no role; leave it out to build controlplane and worker")
     for prefix, settings in levels:
         if settings.cni is not None:
             check((*prefix, "cni"), settings.cni, "cni")
+        converged = settings.converged if settings.converged is not None else bool(spec.converged)
         for index, name in enumerate(settings.addons or ()):
             addon = check((*prefix, "addons", index), name, "addon")
-            if prefix and not _applies(addon, prefix[1]):
+            if prefix and not _applies(addon, prefix[1], converged):
                 raise BadInput(
                     f"{loaded.at((*prefix, 'addons', index))}: add-on {name} applies to role "
                     f"{', '.join(addon.profile.roles)} only, not {prefix[1]}"

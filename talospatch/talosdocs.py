@@ -14,7 +14,7 @@ delete`` removes a document).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -312,7 +312,7 @@ def parse_document(data: Mapping[str, Any], where: str) -> FirewallDoc | None:
         raise BadInput(f"{where}: {kind}/{name}: {_one_line(exc)}") from None
 
 
-def apply_patches(patches: Iterable[tuple[str, list[Mapping[str, Any]]]]) -> Firewall:
+def apply_patches(patches: Iterable[tuple[str, Sequence[Mapping[str, Any]]]]) -> Firewall:
     """Merge patch files in order, as ``talosctl --config-patch`` does.
 
     Each item is ``(file name, YAML documents)``. Documents merge by kind and name:

@@ -9,6 +9,7 @@ reports each answer that differs. It has the signature a full diff can take over
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from collections.abc import Iterable
 
 from talospatch.nft import NodeContext
@@ -21,7 +22,7 @@ def _port_stretches(rules: Iterable[RuleConfig], protocol: str) -> list[PortRang
     ranges = [p for r in rules if r.portSelector.protocol == protocol for p in r.ports]
     cuts = sorted({p.lo for p in ranges} | {p.hi + 1 for p in ranges})
     stretches = []
-    for lo, next_lo in zip(cuts, cuts[1:], strict=False):
+    for lo, next_lo in itertools.pairwise(cuts):
         stretch = PortRange(lo, next_lo - 1)
         if any(p.lo <= lo <= p.hi for p in ranges):
             stretches.append(stretch)

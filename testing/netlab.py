@@ -88,7 +88,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from types import TracebackType
@@ -102,8 +102,10 @@ __all__ = [
     "Probe",
     "ProbeResult",
     "ensure_netns",
+    "nft_in",
     "reached",
     "require_netns",
+    "scratch_netns",
     "skip_or_fail",
 ]
 
@@ -233,6 +235,31 @@ def ensure_netns() -> None:
     reason = require_netns()
     if reason is not None:
         skip_or_fail(reason)
+
+
+@contextlib.contextmanager
+def scratch_netns() -> Iterator[str]:
+    """An empty network namespace (only ``lo``, down) for loading rulesets; deleted afterwards.
+
+    Skips (or fails under CI) when namespaces are not available. No traffic is sent.
+    """
+    ensure_netns()
+    name = f"{NETNS_PREFIX}nft-{secrets.token_hex(5)}"
+    _run(["ip", "netns", "add", name])
+    try:
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
+
+
+def nft_in(netns: str, *args: str, stdin: str | None = None) -> str:
+    """Run ``nft ARGS`` in ``netns`` and return its stdout; fail with nft's stderr."""
+    done = subprocess.run(
+        ["ip", "netns", "exec", netns, "nft", *args], input=stdin, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise NftError(f"nft {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout
 
 
 # --------------------------------------------------------------------------
@@ -900,7 +927,8 @@ class Lab:
         skipped.  One dual-stack socket per (proto, port).
         """
         self._require_running()
-        assert self._node is not None and self._server is not None
+        assert self._node is not None
+        assert self._server is not None
         wanted = [("tcp", int(p)) for p in tcp_ports] + [("udp", int(p)) for p in udp_ports]
         new: list[tuple[str, int]] = []
         for proto, port in wanted:

@@ -6,10 +6,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import ERROR, error_message, ok, run
 
 from talospatch.talosdocs import apply_patches
 from talospatch.yamlio import load_all
+from testing.runner import ERROR, error_message, ok, run
 
 SPEC = """\
 cni: cilium
@@ -93,7 +93,7 @@ def test_a_lockout_fails_the_spec_and_writes_nothing(capsys: pytest.CaptureFixtu
 def test_a_role_error_names_the_spec_and_role(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     spec = write_spec(tmp_path, SPEC.replace("tunnel: geneve", "tunnel: wireguard"))
     message = error_message(run(capsys, "build", str(spec)))
-    assert message == f"{spec}: role controlplane: unknown tunnel 'wireguard' for cilium; valid: vxlan, geneve, both"
+    assert message == f"{spec}: role controlplane: unknown tunnel 'wireguard' for cilium; valid: vxlan, geneve, both, native"
     message = error_message(run(capsys, "build", str(tmp_path / "nope.yaml")))
     assert message == f"{tmp_path / 'nope.yaml'}: no such file (a cluster spec; talospatch init writes one)"
 
@@ -166,12 +166,14 @@ def test_removing_an_addon_leaves_delete_documents_until_it_returns(
     worker = tmp_path / "out" / "worker.yaml"
     ok(run(capsys, "build", str(spec)))
     rules, deleted = names(worker)
-    assert {"hubble-ingress", "node-exporter-ingress"} <= set(rules) and deleted == []
+    assert {"hubble-ingress", "node-exporter-ingress"} <= set(rules)
+    assert deleted == []
 
     spec.write_text(SPEC + "addons: [node-exporter]\n", encoding="utf-8")
     assert ok(run(capsys, "build", str(spec))).out.endswith("worker.yaml: updated (generation 2)\n")
     rules, deleted = names(worker)
-    assert "hubble-ingress" not in rules and deleted == ["hubble-ingress"]
+    assert "hubble-ingress" not in rules
+    assert deleted == ["hubble-ingress"]
     text = worker.read_text(encoding="utf-8")
     assert (
         "# hubble-ingress: removed in generation 2: profile hubble is no longer selected for role\n"
@@ -198,7 +200,8 @@ def test_removing_an_addon_leaves_delete_documents_until_it_returns(
     spec.write_text(SPEC + "addons: [hubble]\n", encoding="utf-8")
     ok(run(capsys, "build", str(spec)))
     rules, deleted = names(worker)
-    assert "hubble-ingress" in rules and deleted == ["node-exporter-ingress"]
+    assert "hubble-ingress" in rules
+    assert deleted == ["node-exporter-ingress"]
 
 
 def test_keep_tombstones_drops_them_after_n_generations(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -249,7 +252,8 @@ def test_an_unreadable_previous_file_is_an_error(capsys: pytest.CaptureFixture[s
 
 def test_build_help_lists_check(capsys: pytest.CaptureFixture[str]) -> None:
     result = ok(run(capsys, "build", "--help"))
-    assert "--check" in result.out and "[SPEC]..." in result.out
+    assert "--check" in result.out
+    assert "[SPEC]..." in result.out
     assert ERROR not in result.err
 
 

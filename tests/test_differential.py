@@ -21,20 +21,19 @@ Skipped without root / network namespaces, failed instead under ``CI=true``.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
-from testing.netlab import Lab, Probe, ensure_netns
 
 from talospatch.nft import NodeContext, compile_firewall, render
 from talospatch.reach import Reach
 from talospatch.talosdocs import Firewall, IngressRule, PortRange, PortSelector, RuleConfig
+from testing.cluster import NODE as NODE4
+from testing.cluster import NODE6
+from testing.netlab import Lab, Probe, ensure_netns
 
-NODE4 = "192.168.30.21"
-NODE6 = "fd00:30::21"
 NODE_ADDRS = [f"{NODE4}/24", f"{NODE6}/64"]
 
 CLIENTS4 = (
@@ -173,9 +172,8 @@ def _describe(fw: Firewall) -> str:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _netns_available() -> Iterator[None]:
+def _netns_available() -> None:
     ensure_netns()
-    yield
 
 
 def _check_against_kernel(fw: Firewall) -> None:

@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import error_message, ok, run
 
 from talospatch.yamlio import load_all
+from testing.runner import error_message, ok, run
 
 SUBNET = "192.168.30.0/24"
 CUSTOM_ADDON = (

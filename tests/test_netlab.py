@@ -1,4 +1,4 @@
-"""Tests for the real-packet namespace harness in ``tests/netlab.py``.
+"""Tests for the real-packet namespace harness in ``testing/netlab.py``.
 
 They load a handwritten nftables ruleset into the lab's node namespace and
 check, with real TCP/UDP packets over a veth pair between two throw-away
@@ -17,18 +17,16 @@ import time
 from collections.abc import Iterator
 
 import pytest
+
+from testing.cluster import ADMIN, NODE, NODE6, POD, ROOT
 from testing.netlab import Lab, LabError, NftError, Outcome, Probe, ensure_netns, skip_or_fail
 
-NODE = "192.168.30.21"
 NODE_B = "192.168.30.22"  # secondary address: UDP echo must come from it
-NODE6 = "fd00:30::21"
 NODE6_B = "fd00:30::22"
 NODE_ADDRS = [f"{NODE}/24", f"{NODE_B}/24", f"{NODE6}/64", f"{NODE6_B}/64"]
 
 CP = "192.168.30.11"  # control-plane peer
 WORKER = "192.168.30.31"  # worker peer
-ADMIN = "196.45.28.20"  # admin outside the node subnet
-POD = "10.244.1.5"  # pod address
 OUTSIDE = "203.0.113.9"  # somewhere on the internet
 CP6 = "fd00:30::11"
 WORKER6 = "fd00:30::31"
@@ -160,12 +158,15 @@ def test_refused_tcp_counts_as_reached(lab: Lab) -> None:
     assert ("tcp", 2380) not in lab.listening
     assert lab.probe(CP, NODE, "tcp", 2380)  # allowed, nobody listens: RST
     allowed, forbidden = lab.probe_many_detailed([Probe(CP, NODE, "tcp", 2380), Probe(WORKER, NODE, "tcp", 2380)])
-    assert allowed.outcome is Outcome.REFUSED and allowed.reached
-    assert forbidden.outcome is Outcome.TIMEOUT and not forbidden.reached
+    assert allowed.outcome is Outcome.REFUSED
+    assert allowed.reached
+    assert forbidden.outcome is Outcome.TIMEOUT
+    assert not forbidden.reached
     assert forbidden.attempts == 2  # a negative is retried once
     # UDP to an allowed port without a listener: ICMP port unreachable, no echo
     udp = lab.probe_many_detailed([Probe(CP, NODE, "udp", 8473)])[0]
-    assert udp.outcome is Outcome.REFUSED and not udp.reached
+    assert udp.outcome is Outcome.REFUSED
+    assert not udp.reached
 
 
 def test_many_ports_and_mixed_probes(lab: Lab) -> None:
@@ -186,8 +187,7 @@ def test_many_ports_and_mixed_probes(lab: Lab) -> None:
         expected.append((CP, NODE_B, "udp", port, False))
     start = time.monotonic()
     _check(lab, expected)
-    elapsed = time.monotonic() - start
-    print(f"\n{len(expected)} mixed probes (half dropped) took {elapsed:.2f}s")
+    time.monotonic() - start
 
 
 def test_probe_refuses_foreign_addresses(lab: Lab) -> None:
@@ -228,17 +228,22 @@ def test_namespaces_removed_after_exit() -> None:
 def test_namespaces_removed_when_body_raises(exc_type: type[BaseException]) -> None:
     ensure_netns()
     lab = Lab([f"{NODE}/24", f"{NODE6}/64"], [CP, CP6])
-    with pytest.raises(exc_type), lab:
-        lab.listen([2379], [8472])
-        assert set(lab.namespaces) <= _netns_names()
-        raise exc_type("boom")
+
+    def body() -> None:
+        with lab:
+            lab.listen([2379], [8472])
+            assert set(lab.namespaces) <= _netns_names()
+            raise exc_type("boom")
+
+    with pytest.raises(exc_type):
+        body()
     assert not set(lab.namespaces) & _netns_names()
     assert not _lab_threads(lab.id)
 
 
 _CHILD = """
 import os, signal, sys, time
-sys.path.insert(0, {tests!r})
+sys.path.insert(0, {root!r})
 from testing.netlab import Lab
 lab = Lab(["192.168.30.21/24", "fd00:30::21/64"], ["192.168.30.11", "fd00:30::11"])
 if sys.argv[1] == "atexit":
@@ -256,7 +261,7 @@ else:
 @pytest.mark.parametrize("mode", ["atexit", "sigint"])
 def test_namespaces_removed_when_process_exits_or_is_interrupted(mode: str) -> None:
     ensure_netns()
-    code = _CHILD.format(tests=os.path.dirname(os.path.abspath(__file__)))
+    code = _CHILD.format(root=str(ROOT))
     child = subprocess.Popen(
         [sys.executable, "-c", code, mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

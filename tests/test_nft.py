@@ -9,18 +9,12 @@ needed: skipped without them, failed under ``CI=true``; see ``tests/netlab.py``)
 from __future__ import annotations
 
 import re
-import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import firewall, ip, net, rule
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from testing.netlab import ensure_netns
-from testing.nftlisting import normalize_listing
 
 from talospatch.errors import BadInput
 from talospatch.expand import GenOptions, expand
@@ -36,6 +30,9 @@ from talospatch.nft import (
 )
 from talospatch.profiles import Catalog
 from talospatch.talosdocs import Firewall, PortRange, PortSelector, RuleConfig
+from testing.documents import firewall, ip, net, rule
+from testing.netlab import nft_in, scratch_netns
+from testing.nftlisting import normalize_listing
 
 
 def rules_of(ruleset: Ruleset, chain: str) -> list[str]:
@@ -75,7 +72,7 @@ table inet talos {
     ct state new meta l4proto udp counter drop
   }
 }
-"""  # noqa: E501
+"""
 
 # The same table as `nft list ruleset` (nftables 1.0.6) printed it after loading
 # REFERENCE_2_7 into a namespace, with the counters' "packets 0 bytes 0" removed.
@@ -105,7 +102,7 @@ table inet talos {
 \t\tct state new meta l4proto udp counter drop
 \t}
 }
-"""  # noqa: E501
+"""
 
 
 # -- golden: §2.7 --------------------------------------------------------------------------
@@ -124,7 +121,8 @@ def test_reference_2_7_render_is_exactly_what_nft_lists_back() -> None:
 def test_render_header_names_the_modelled_talos_version() -> None:
     text = render(compile_firewall(firewall("block", APID_2_7), NODE))
     assert text.startswith("# table inet talos as Talos v1.15 (main after 55e0f6350)")
-    assert "flush" not in text and "delete" not in text
+    assert "flush" not in text
+    assert "delete" not in text
 
 
 def test_reference_2_7_accept_mode() -> None:
@@ -196,7 +194,7 @@ def test_reference_2_6_block_mode_except_makes_ranges() -> None:
         meta nfproto ipv4 tcp dport { 1023 } counter accept
         ip saddr { 0.0.0.0-10.1.2.2, 10.1.2.4-255.255.255.255 } tcp dport { 1023 } counter accept
         ip6 saddr { ::-fe80::, fe80::2-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff } tcp dport { 1023 } counter accept
-    """  # noqa: E501
+    """
     got = rules_of(compile_firewall(fw, ctx), "ingress")[6:]
     assert got == normalize_listing(expected)
 
@@ -485,7 +483,7 @@ def test_icmp_protocol_rule_matches_the_checksum_as_nft_shows() -> None:
 
 def test_rule_without_protocol_is_bad_input() -> None:
     bare = RuleConfig(name="bare", portSelector=PortSelector(ports=(PortRange(1, 1),)))
-    with pytest.raises(BadInput, match="NetworkRuleConfig/bare: portSelector.protocol"):
+    with pytest.raises(BadInput, match=r"NetworkRuleConfig/bare: portSelector\.protocol"):
         compile_firewall(firewall("block", bare), NodeContext())
 
 
@@ -558,29 +556,6 @@ def test_normalize_listing_keeps_chain_structure() -> None:
 # -- real kernel round trip ----------------------------------------------------------------
 
 
-@pytest.fixture
-def netns() -> Iterator[str]:
-    """A fresh network namespace, deleted afterwards."""
-    ensure_netns()
-    name = f"tp-nft-{uuid.uuid4().hex[:10]}"
-    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
-    try:
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], capture_output=True)
-
-
-def _nft(ns: str, *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        ["ip", "netns", "exec", ns, "nft", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, f"nft {' '.join(args)} failed: {done.stderr}"
-    return done.stdout
-
-
 def _without_counter_numbers(listing: str) -> str:
     return re.sub(r"counter packets \d+ bytes \d+", "counter", listing)
 
@@ -593,8 +568,8 @@ def _assert_round_trip(netns: str, rendered: str, tmp_path: Path) -> None:
     """Load ``rendered`` with ``nft -f`` and check the listing matches it rule for rule."""
     path = tmp_path / "talos.nft"
     path.write_text(rendered)
-    _nft(netns, "-f", str(path))
-    listed = _nft(netns, "list", "ruleset")
+    nft_in(netns, "-f", str(path))
+    listed = nft_in(netns, "list", "ruleset")
     assert normalize_listing(listed) == normalize_listing(rendered)
     # Stronger: byte for byte, once the counters' numbers and our header are removed.
     assert _without_counter_numbers(listed) == _body(rendered)
@@ -648,16 +623,16 @@ def test_kernel_round_trip_with_rule_comments(netns: str, tmp_path: Path) -> Non
     assert 'comment "NetworkRuleConfig/kubelet-ingress"' in rendered
     path = tmp_path / "talos.nft"
     path.write_text(rendered)
-    _nft(netns, "-f", str(path))
-    assert _without_counter_numbers(_nft(netns, "list", "ruleset")) == _body(rendered)
+    nft_in(netns, "-f", str(path))
+    assert _without_counter_numbers(nft_in(netns, "list", "ruleset")) == _body(rendered)
 
 
 def test_kernel_loads_the_reference_text_as_listed(netns: str, tmp_path: Path) -> None:
     # Pins LISTED_2_7 (used above) to what this nft actually prints for REFERENCE_2_7.
     path = tmp_path / "reference.nft"
     path.write_text(REFERENCE_2_7)
-    _nft(netns, "-f", str(path))
-    assert _without_counter_numbers(_nft(netns, "list", "ruleset")) == LISTED_2_7
+    nft_in(netns, "-f", str(path))
+    assert _without_counter_numbers(nft_in(netns, "list", "ruleset")) == LISTED_2_7
 
 
 # A property test: random firewalls, all loaded into one namespace in turn.
@@ -708,16 +683,12 @@ def _firewalls(draw: st.DrawFn) -> tuple[Firewall, NodeContext]:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=_firewalls())
 def test_kernel_round_trip_random_firewalls(case: tuple[Firewall, NodeContext]) -> None:
-    ensure_netns()
     fw, ctx = case
     rendered = render(compile_firewall(fw, ctx))
-    name = f"tp-nft-{uuid.uuid4().hex[:10]}"
-    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
-    try:
-        _nft(name, "-f", "-", stdin=rendered)
-        listed = _nft(name, "list", "ruleset")
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+    # hypothesis runs many examples per test: a namespace of its own for each.
+    with scratch_netns() as name:
+        nft_in(name, "-f", "-", stdin=rendered)
+        listed = nft_in(name, "list", "ruleset")
     assert normalize_listing(listed) == normalize_listing(rendered)
     assert _without_counter_numbers(listed) == _body(rendered)
 

@@ -6,7 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import ok, run
+
+from testing.runner import ok, run
 
 ROOT = Path(__file__).resolve().parents[1]
 

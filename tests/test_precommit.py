@@ -7,7 +7,8 @@ import shlex
 from pathlib import Path
 
 import pytest
-from helpers import ok, run
+
+from testing.runner import ok, run
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / ".pre-commit-hooks.yaml"

@@ -8,7 +8,6 @@ rule for the port has it), so a compile or evaluate bug shows up as a disagreeme
 from __future__ import annotations
 
 import pytest
-from helpers import firewall, ip, rule
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +15,7 @@ from talospatch.errors import BadInput
 from talospatch.nft import NodeContext, compile_firewall
 from talospatch.reach import Packet, Reach, evaluate, query
 from talospatch.talosdocs import Firewall, RuleConfig
+from testing.documents import firewall, ip, rule
 
 NODE = NodeContext(node_ips=(ip("192.168.30.10"),))
 NODE6 = NodeContext(node_ips=(ip("192.168.30.10"), ip("2001:db8:30::10")))
@@ -218,7 +218,8 @@ def test_accept_mode_v6_drop_comes_from_the_meta_nfproto_rule() -> None:
     verdict = Reach(fw, NO_ADDRESS).query("fd00::1", 10250, "tcp").verdict
     assert verdict.chain == "ingress"
     assert verdict.rule is not None
-    assert verdict.rule.family == "ipv6" and verdict.rule.saddr is None
+    assert verdict.rule.family == "ipv6"
+    assert verdict.rule.saddr is None
     assert verdict.origin == "NetworkRuleConfig/kubelet-ingress"
 
 
@@ -239,7 +240,8 @@ def test_trusted_interface(iface: str) -> None:
     assert answer.allowed
     assert answer.reason == f"allowed: trusted interface {iface}"
     # prerouting accepts first, then ingress accepts: the last chain decides.
-    assert answer.verdict.chain == "ingress" and answer.verdict.index == 0
+    assert answer.verdict.chain == "ingress"
+    assert answer.verdict.index == 0
     assert len(answer.verdict.trail) == 2
 
 
@@ -255,9 +257,11 @@ def test_established_is_accepted_and_invalid_dropped_in_both_modes(action: str) 
     ruleset = compile_firewall(fw, NODE)
     base = {"source": ip("10.9.9.9"), "destination": ip("192.168.30.10"), "protocol": "tcp", "port": 8080}
     established = evaluate(ruleset, Packet(**base, ct_state="established"))  # type: ignore[arg-type]
-    assert established.allowed and established.origin == "established"
+    assert established.allowed
+    assert established.origin == "established"
     invalid = evaluate(ruleset, Packet(**base, ct_state="invalid"))  # type: ignore[arg-type]
-    assert not invalid.allowed and invalid.origin == "invalid"
+    assert not invalid.allowed
+    assert invalid.origin == "invalid"
     new = evaluate(ruleset, Packet(**base))  # type: ignore[arg-type]
     assert not new.allowed
 
@@ -268,7 +272,8 @@ def test_established_is_accepted_and_invalid_dropped_in_both_modes(action: str) 
 def test_block_mode_without_node_address_is_decided_by_the_ingress_policy() -> None:
     answer = Reach(firewall("block", ETCD), NO_ADDRESS).query("10.9.9.9", 8080, "tcp")
     assert not answer.allowed
-    assert answer.verdict.chain == "ingress" and answer.verdict.rule is None
+    assert answer.verdict.chain == "ingress"
+    assert answer.verdict.rule is None
     assert answer.verdict.origin == "ingress policy drop"
     assert answer.packet.destination == ip("192.0.2.1")
     assert answer.reason == "dropped: no rule allows 8080/tcp (default action block)"

@@ -28,26 +28,24 @@ Skipped without root / network namespaces, failed instead under ``CI=true``.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pytest
-from testing.netlab import Lab, Probe, ensure_netns
 
 from talospatch.cli.params import command_line
 from talospatch.expand import GenOptions, expand
 from talospatch.nft import NodeContext, compile_firewall, render
 from talospatch.reach import Reach
+from testing.cluster import NODE as NODE4
+from testing.cluster import NODE6, POD_SUBNET6, SUBNET6
+from testing.cluster import POD_SUBNET as POD_SUBNET4
+from testing.cluster import SUBNET as SUBNET4
+from testing.netlab import Lab, Probe, ensure_netns
 
 # --------------------------------------------------------------------------------------
 # Topology
 
-NODE4 = "192.168.30.21"
-NODE6 = "fd00:30::21"
-SUBNET4 = "192.168.30.0/24"
-SUBNET6 = "fd00:30::/64"
-POD_SUBNET4 = "10.244.0.0/16"  # Talos's default pod subnet
-POD_SUBNET6 = "fd00:244::/56"
 
 CP = "controlplane"
 WORKER = "worker"
@@ -160,10 +158,42 @@ ADDON_RULES: dict[str, dict[str, Rule]] = {
 # Every port probed in every case, TCP and UDP: each profile's ports, range ends and their
 # neighbours, and control ports no profile opens (22, 53, 8080, 9999, etcd's 2383).
 PROBE_PORTS = (
-    1, 22, 53, 80, 179, 443, 2378, 2379, 2380, 2381, 2383, 4240, 4244, 4789, 5473, 6081,
-    6443, 7946, 8080, 8472, 9100, 9999, 10250, 10257, 10259, 29999, 30000, 31000, 32767,
-    32768, 50000, 50001, 51820, 51871, 65535,
-)  # fmt: skip
+    1,
+    22,
+    53,
+    80,
+    179,
+    443,
+    2378,
+    2379,
+    2380,
+    2381,
+    2383,
+    4240,
+    4244,
+    4789,
+    5473,
+    6081,
+    6443,
+    7946,
+    8080,
+    8472,
+    9100,
+    9999,
+    10250,
+    10257,
+    10259,
+    29999,
+    30000,
+    31000,
+    32767,
+    32768,
+    50000,
+    50001,
+    51820,
+    51871,
+    65535,
+)
 ETCD_PORTS = (2379, 2380)
 KUBELET_PORT = 10250
 HTTP_PORTS = (80, 443)
@@ -253,9 +283,8 @@ CASES = _cases()
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _netns_available() -> Iterator[None]:
+def _netns_available() -> None:
     ensure_netns()
-    yield
 
 
 def _expected(case: Case, group: str, proto: str, port: int) -> bool:
@@ -265,7 +294,7 @@ def _expected(case: Case, group: str, proto: str, port: int) -> bool:
     return False
 
 
-def _probe_ports(case: Case, generated: dict[str, tuple[str, tuple[tuple[int, int], ...]]]) -> list[int]:
+def _probe_ports(case: Case, generated: Mapping[str, tuple[str, tuple[tuple[int, int], ...]]]) -> list[int]:
     """The fixed probe ports plus the low end, high end and middle of every rule's range."""
     ports = set(PROBE_PORTS)
     for _, ranges in [*generated.values(), *((p, r) for p, r, _ in case.expected_rules.values())]:
@@ -303,7 +332,9 @@ def test_profile_on_the_real_kernel(case: Case) -> None:
     # 1. The generated rules are exactly the hand-written table's (names, protocol, ports).
     got_rules = {r.name: (r.protocol, tuple((p.lo, p.hi) for p in r.ports)) for r in fw.rules}
     want_rules = {name: (proto, ranges) for name, (proto, ranges, _) in case.expected_rules.items()}
-    assert got_rules == want_rules, f"{command_line(generated.options)}: generated rules differ from the expectation table"
+    assert got_rules == want_rules, (
+        f"{command_line(generated.options)}: generated rules differ from the expectation table"
+    )
 
     ctx = case.context
     reach = Reach(fw, ctx)

@@ -6,11 +6,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import error_message, ok, run
 
 from talospatch.removal import node_documents, parse_previous, rule_names
 from talospatch.talosdocs import apply_patches
 from talospatch.yamlio import load_all
+from testing.runner import error_message, ok, run
 
 WORKER = ["--role", "worker", "--subnet", "192.168.30.0/24", "--admin", "196.45.28.20/32"]
 

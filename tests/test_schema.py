@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from talospatch.cli.params import command_line
 from talospatch.expand import GenOptions, expand
 from talospatch.profiles import Catalog
-from talospatch.cli.params import command_line
 from talospatch.render import render
 from talospatch.yamlio import load_all
 
@@ -35,9 +35,9 @@ def _all_patches() -> list[tuple[str, str]]:
     patches = []
     for role, cni in itertools.product(catalog.names("role"), catalog.names("cni")):
         addons = tuple(
-            name for name in catalog.names("addon")
-            if not catalog.get(name, "addon").profile.roles
-            or role in catalog.get(name, "addon").profile.roles
+            name
+            for name in catalog.names("addon")
+            if not catalog.get(name, "addon").profile.roles or role in catalog.get(name, "addon").profile.roles
         )
         opts = GenOptions(
             role=role,
@@ -70,9 +70,13 @@ def test_generated_documents_validate_against_talos_schema(schema_path: Path) ->
 def test_schema_rejects_what_talos_rejects() -> None:
     """The check above can fail: the schema does reject a malformed rule document."""
     validator = _validator(SCHEMAS[0])
-    bad = {"apiVersion": "v1alpha1", "kind": "NetworkRuleConfig", "name": "x",
-           "portSelector": {"ports": [80], "protocol": "sctp"}, "ingress": [{"subnet": "10.0.0.0/8"}]}
+    bad = {
+        "apiVersion": "v1alpha1",
+        "kind": "NetworkRuleConfig",
+        "name": "x",
+        "portSelector": {"ports": [80], "protocol": "sctp"},
+        "ingress": [{"subnet": "10.0.0.0/8"}],
+    }
     assert list(validator.iter_errors(bad))
-    upper = {**bad, "portSelector": {"ports": [80], "protocol": "tcp"},
-             "ingress": [{"subnet": "FD00::/8"}]}
+    upper = {**bad, "portSelector": {"ports": [80], "protocol": "tcp"}, "ingress": [{"subnet": "FD00::/8"}]}
     assert list(validator.iter_errors(upper))

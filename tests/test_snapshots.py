@@ -13,8 +13,8 @@ import itertools
 import pytest
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 
-from talospatch.expand import GenOptions, expand
 from talospatch.cli.params import command_line
+from talospatch.expand import GenOptions, expand
 from talospatch.render import render
 
 
@@ -30,12 +30,22 @@ def snapshot_yaml(snapshot):  # type: ignore[no-untyped-def]
 
 V4 = ("192.168.30.0/24",)
 DUAL = ("192.168.30.0/24", "fd00:30::/64")
-CNIS = [("cilium", "vxlan"), ("cilium", "geneve"), ("cilium", "both"), ("flannel", None),
-        ("calico", None), ("none", None)]
+CNIS = [
+    ("cilium", "vxlan"),
+    ("cilium", "geneve"),
+    ("cilium", "both"),
+    ("flannel", None),
+    ("calico", None),
+    ("none", None),
+]
 
 MATRIX = [
     pytest.param(
-        role, cni, tunnel, stack, admin,
+        role,
+        cni,
+        tunnel,
+        stack,
+        admin,
         id="-".join(x for x in (role, cni, tunnel, stack, "admin" if admin else "noadmin") if x),
     )
     for role, (cni, tunnel), stack, admin in itertools.product(
@@ -57,9 +67,7 @@ def test_matrix(snapshot_yaml, role: str, cni: str, tunnel: str | None, stack: s
         cni=cni,
         tunnel=tunnel,
         controlplane=_controlplane(stack) if role == "controlplane" else (),
-        admins=(("196.45.28.20/32",) + (("2001:db8:45::/48",) if stack == "dual" else ()))
-        if admin
-        else (),
+        admins=(("196.45.28.20/32",) + (("2001:db8:45::/48",) if stack == "dual" else ())) if admin else (),
         pod_subnets=("10.244.0.0/16", "fd00:244::/56") if stack == "dual" else (),
     )
     generated = expand(opts)
@@ -85,8 +93,16 @@ ADDONS = [
     ),
     pytest.param(
         "controlplane",
-        ("cilium-wireguard", "etcd-metrics", "hubble", "kubespan", "metallb", "node-exporter",
-         "ingress-http", "trust-nodes"),
+        (
+            "cilium-wireguard",
+            "etcd-metrics",
+            "hubble",
+            "kubespan",
+            "metallb",
+            "node-exporter",
+            "ingress-http",
+            "trust-nodes",
+        ),
         {"controlplane": ("192.168.30.11",)},
         id="controlplane-all-addons",
     ),

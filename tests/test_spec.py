@@ -94,8 +94,10 @@ def test_top_level_settings_apply_where_they_mean_something() -> None:
     )
     assert loaded.roles == ["controlplane", "worker"]
     cp, worker = (loaded.request(r).options for r in loaded.roles)
-    assert cp.addons == ("hubble", "etcd-metrics") and worker.addons == ("hubble",)
-    assert cp.controlplane == ("192.168.30.11",) and worker.controlplane == ()  # no worker rule takes it
+    assert cp.addons == ("hubble", "etcd-metrics")
+    assert worker.addons == ("hubble",)
+    assert cp.controlplane == ("192.168.30.11",)
+    assert worker.controlplane == ()
     assert (cp.nodeport, cp.nodeport_from) == (False, ())
     assert (worker.nodeport, worker.nodeport_from) == (True, ("203.0.113.9",))
     assert cp.guard_from == worker.guard_from == ("196.45.28.20",)
@@ -215,3 +217,11 @@ def test_an_empty_role_entry_builds_the_role_and_tunnel_follows_its_cni() -> Non
     worker = loaded.request("worker")
     assert (worker.options.cni, worker.options.tunnel) == ("flannel", None)
     expand(worker.options, worker.catalog, worker.labels)
+
+
+def test_every_gen_option_has_a_spec_key() -> None:
+    """A gen option added to GenOptions needs a Settings field, or init and build cannot say it."""
+    from talospatch.options import GEN_FIELDS
+    from talospatch.spec import KEYS
+
+    assert set(GEN_FIELDS) - {"role"} <= set(KEYS)

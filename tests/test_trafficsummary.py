@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from helpers import firewall, rule
-
 from talospatch.nft import NodeContext
 from talospatch.trafficsummary import minimal_traffic_summary
+from testing.documents import firewall, rule
 
 OLD = firewall(
     "block",

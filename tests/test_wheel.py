@@ -14,7 +14,9 @@ def test_wheel_ships_profiles_and_runs_outside_the_checkout(tmp_path: Path) -> N
     dist = tmp_path / "dist"
     subprocess.run(
         [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(dist)],
-        cwd=ROOT, check=True, capture_output=True,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
     )
     (wheel,) = dist.glob("talospatch-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
@@ -24,7 +26,8 @@ def test_wheel_ships_profiles_and_runs_outside_the_checkout(tmp_path: Path) -> N
     site = tmp_path / "site"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--target", str(site), str(wheel)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -34,8 +37,24 @@ def test_wheel_ships_profiles_and_runs_outside_the_checkout(tmp_path: Path) -> N
         "from talospatch.cli import main; main(sys.argv[2:])"
     )
     run = subprocess.run(
-        [sys.executable, "-I", "-c", script, str(site), "gen", "--role", "worker", "--subnet", "192.168.30.0/24", "--cni", "flannel"],
-        cwd=elsewhere, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            script,
+            str(site),
+            "gen",
+            "--role",
+            "worker",
+            "--subnet",
+            "192.168.30.0/24",
+            "--cni",
+            "flannel",
+        ],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
     )
     assert run.returncode == 0, run.stderr
-    assert "name: cni-vxlan" in run.stdout and "- 4789" in run.stdout
+    assert "name: cni-vxlan" in run.stdout
+    assert "- 4789" in run.stdout

@@ -19,14 +19,14 @@ import sys
 import traceback
 from typing import NoReturn
 
-from talospatch.cli import build, explain, gen, init, nft, profiles, query
+from talospatch.cli import audit, build, explain, export, gen, init, nft, profiles, query, verify
 from talospatch.cli.app import app
 from talospatch.errors import BadInput, TalospatchError
 
 __all__ = ["app", "main"]
 
 # The command modules register themselves on ``app`` when imported.
-COMMANDS = (gen, explain, nft, query, profiles, init, build)
+COMMANDS = (gen, explain, nft, query, verify, audit, export, profiles, init, build)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception:  # noqa: BLE001 (the last resort: a bug, reported as such)
+    except Exception:
         traceback.print_exc()
         sys.stderr.write("talospatch: internal error; please report this as a bug\n")
         sys.exit(4)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from talospatch.cli.app import app
+from talospatch.cli.formats import NftFormat
 from talospatch.cli.node import NodeIp, NoHostDns, Patches, ServiceSubnet, node_firewall
 from talospatch.cli.params import gen_options
 from talospatch.options import GenOptions
@@ -22,9 +23,21 @@ def nft(
     service_subnet: ServiceSubnet = None,
     no_host_dns: NoHostDns = False,
     comments: Annotated[bool, typer.Option("--comments", help="Name each rule's origin in an nft comment.")] = False,
+    output_format: Annotated[
+        NftFormat,
+        typer.Option(
+            "--format",
+            help="nft: the ruleset for nft -f; resource: the NfTablesChain resources as talosctl get nftableschains "
+            "-o yaml prints them.",
+        ),
+    ] = NftFormat.nft,
 ) -> None:
     """Print the nftables ruleset Talos builds from the documents (load it with nft -f)."""
     from talospatch.nft import compile_firewall, render
+    from talospatch.nftresource import resource_text
 
     node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns)
-    sys.stdout.write(render(compile_firewall(node.firewall, node.context), comments=comments))
+    if output_format is NftFormat.resource:
+        sys.stdout.write(resource_text(node.firewall, node.context))
+    else:
+        sys.stdout.write(render(compile_firewall(node.firewall, node.context), comments=comments))

@@ -57,7 +57,7 @@ class GenOption:
 # In the order of the header's command line (GenOptions' field order); --role comes first.
 GEN_OPTIONS: tuple[GenOption, ...] = (
     GenOption("cni", "--cni", "NAME", "CNI profile: cilium (default), flannel, calico or none."),
-    GenOption("tunnel", "--tunnel", "NAME", "Cilium overlay: vxlan, geneve or both (default both)."),
+    GenOption("tunnel", "--tunnel", "NAME", "Cilium overlay: vxlan, geneve, both (default) or native (no tunnel)."),
     GenOption("subnets", "--subnet", "CIDR", "Node subnet, CIDR (repeatable; IPv4 and/or IPv6). Required."),
     GenOption(
         "controlplane", "--controlplane", "IP|CIDR", "Control-plane node IP or CIDR (repeatable; default: --subnet)."
@@ -72,7 +72,17 @@ GEN_OPTIONS: tuple[GenOption, ...] = (
         with_patch_files=True,
     ),
     GenOption("nodeport_from", "--nodeport-from", "IP|CIDR", "Extra NodePort client IP or CIDR (repeatable)."),
+    GenOption("bgp_peers", "--bgp-peer", "IP|CIDR", "Router that opens BGP sessions to the nodes (repeatable)."),
+    GenOption(
+        "load_balancers", "--load-balancer", "IP|CIDR", "External load balancer that probes the nodes (repeatable)."
+    ),
     GenOption("nodeport", "--nodeport", None, "Open NodePorts 30000-32767 tcp+udp (workers)."),
+    GenOption(
+        "converged",
+        "--converged",
+        None,
+        "Control plane that runs workloads: NodePorts and worker add-ons too.",
+    ),
     GenOption("addons", "--with", "ADDON", "Add-on profile (repeatable)."),
     GenOption(
         "profiles_dir",
@@ -107,11 +117,12 @@ OptionalRole = Annotated[
 ]
 
 
-def gen_options(*, role_required: bool) -> Callable[[Callable[..., None]], Callable[..., None]]:
+def gen_options(*, role_required: bool, with_role: bool = True) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Give a command ``--role`` and the table's options; it receives them as ``opts: GenOptions``.
 
     The command's own parameters follow in ``--help``. Without ``role_required``,
-    ``opts.role`` is ``""`` when ``--role`` is not given.
+    ``opts.role`` is ``""`` when ``--role`` is not given; without ``with_role`` there is no
+    ``--role`` (a command over every role).
     """
 
     def decorate(func: Callable[..., None]) -> Callable[..., None]:
@@ -130,13 +141,13 @@ def gen_options(*, role_required: bool) -> Callable[[Callable[..., None]], Calla
 
         def command(**kwargs: Any) -> None:
             fields = {o.field: o.value(kwargs.pop(o.field)) for o in GEN_OPTIONS}
-            opts = GenOptions(role=kwargs.pop("role") or "", **fields)
+            opts = GenOptions(role=kwargs.pop("role", None) or "", **fields)
             func(opts=opts, **kwargs)
 
         command.__name__ = func.__name__
         command.__doc__ = func.__doc__
         command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-            [role, *(o.parameter() for o in GEN_OPTIONS), *own]
+            [*([role] if with_role else []), *(o.parameter() for o in GEN_OPTIONS), *own]
         )
         return command
 

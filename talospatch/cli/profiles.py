@@ -9,6 +9,7 @@ import typer
 
 from talospatch.cli.app import profiles_app
 from talospatch.cli.params import LABELS
+from talospatch.errors import CheckFailed
 
 ProfilesDir = Annotated[
     str | None,
@@ -42,3 +43,27 @@ def profiles_show(
     sys.stdout.write(f"{loaded.name} ({loaded.kind}, {loaded.path}): {loaded.profile.description}\n")
     header = ["rule", "ports", "protocol", "from", "why", "source"]
     sys.stdout.write(table_text(header, profile_rows(loaded)))
+
+
+@profiles_app.command("which")
+def profiles_which(
+    port: Annotated[str, typer.Argument(metavar="PORT[/PROTO]", help="e.g. 9962/tcp; a bare port means tcp and udp.")],
+    profiles_dir: ProfilesDir = None,
+) -> None:
+    """Which profile opens this port, and why: the add-on to enable for a listener or a dropped packet."""
+    from talospatch.explain import table_text
+    from talospatch.profiles import Catalog, parse_port_query
+
+    number, protocols = parse_port_query(port)
+    openers = Catalog.load(profiles_dir, LABELS("profiles_dir")).which(number, protocols)
+    if not openers:
+        raise CheckFailed(f"no profile opens {port}")
+    rows = []
+    for o in openers:
+        limits = [f"--tunnel {o.tunnel}"] if o.tunnel else []
+        limits += [f"roles: {', '.join(o.roles)}"] if o.roles else []
+        name = f"{o.name} ({'; '.join(limits)})" if limits else o.name
+        ports = ", ".join(p.label for p in o.ports)
+        rows.append([name, f"{o.profile} ({o.kind})", ports, o.protocol, ", ".join(o.from_), o.why, o.source])
+    header = ["rule", "profile", "ports", "protocol", "from", "why", "source"]
+    sys.stdout.write(table_text(header, rows))

@@ -1,45 +1,22 @@
-"""Helpers shared by the test modules: document builders and a CLI runner.
+"""Run the command line as a user would, through ``talospatch.cli.main``, the one error handler.
 
-The CLI runner calls ``talospatch.cli.main``, the one error handler, inside
-``pytest.raises(SystemExit)`` and keeps the exit code, stdout and stderr apart.
+``run`` calls ``main`` inside ``pytest.raises(SystemExit)`` and keeps the exit code, stdout
+and stderr apart; ``error_message`` and ``ok`` check the output contract (one error line,
+no traceback, nothing on stdout; or exit 0 with only warnings on stderr).
 """
 
 from __future__ import annotations
 
-import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from talospatch.cli import main
-from talospatch.talosdocs import Firewall, IngressRule, PortRange, PortSelector, RuleConfig
 
 ERROR = "talospatch: error: "
 WARNING = "talospatch: warning: "
-
-ip = ipaddress.ip_address
-net = ipaddress.ip_network
-
-
-def rule(name: str, ports: list[int | str], proto: str, *ingress: str) -> RuleConfig:
-    """A NetworkRuleConfig; each ingress entry is ``"cidr"`` or ``"cidr except cidr"``."""
-    entries = []
-    for text in ingress:
-        subnet, _, exc = text.partition(" except ")
-        data = {"subnet": subnet} | ({"except": exc} if exc else {})
-        entries.append(IngressRule.model_validate(data))
-    return RuleConfig(
-        name=name,
-        portSelector=PortSelector(
-            ports=tuple(PortRange.parse(p) for p in ports),
-            protocol=proto,
-        ),
-        ingress=tuple(entries),
-    )
-
-
-def firewall(action: str, *rules: RuleConfig, default_doc: bool = True) -> Firewall:
-    return Firewall(action, rules, default_doc)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -75,6 +52,10 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> Result:
     return Result(exc.value.code, out, err)
 
 
+# The ``cli`` fixture: ``run`` bound to pytest's output capture.
+Cli = Callable[..., Result]
+
+
 def error_message(result: Result, code: int = 3) -> str:
     """Check the one-line error contract and return the message after the prefix."""
     assert result.code == code, result.err
@@ -92,3 +73,10 @@ def ok(result: Result) -> Result:
     assert "Traceback" not in result.err
     assert all(line.startswith(WARNING) for line in result.err_lines), result.err
     return result
+
+
+def gen_file(cli: Cli, path: Path, *args: str) -> Path:
+    """``gen ARGS -o PATH``, which must succeed."""
+    ok(cli("gen", *args, "-o", str(path)))
+    assert path.is_file()
+    return path

@@ -1,0 +1,45 @@
+"""``talospatch audit``: what a node listens on, joined with who the firewall lets reach it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from talospatch.cli.app import app
+from talospatch.cli.formats import ReportFormat
+from talospatch.cli.node import NodeIp, NoHostDns, Patches, ServiceSubnet, node_firewall
+from talospatch.cli.params import gen_options
+from talospatch.options import GenOptions
+
+Netstat = Annotated[
+    str, typer.Option("--netstat", metavar="FILE", help="talosctl netstat -l -p output; '-' reads stdin.")
+]
+Format = Annotated[ReportFormat, typer.Option("--format", help="text (a table) for people, json for machines.")]
+
+
+@app.command()
+@gen_options(role_required=False)
+def audit(
+    opts: GenOptions,
+    netstat: Netstat,
+    patches: Patches = None,
+    node_ip: NodeIp = None,
+    service_subnet: ServiceSubnet = None,
+    no_host_dns: NoHostDns = False,
+    output_format: Format = ReportFormat.text,
+) -> None:
+    """Per listening socket: who may reach it; listeners no rule opens; rules nobody listens behind."""
+    from talospatch.audit import audit_nodes, results_dict, table_text
+    from talospatch.netstat import listeners, parse_netstat
+    from talospatch.patchfiles import read_text
+
+    sockets = listeners(parse_netstat(read_text(netstat), "stdin" if netstat == "-" else netstat))
+    node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns)
+    results = audit_nodes(sockets, node.firewall, node.context)
+    if output_format is ReportFormat.json:
+        sys.stdout.write(json.dumps(results_dict(results), indent=2) + "\n")
+    else:
+        sys.stdout.write("\n".join(table_text(result) for result in results))
