@@ -225,3 +225,19 @@ def test_every_gen_option_has_a_spec_key() -> None:
     from talospatch.spec import KEYS
 
     assert set(GEN_FIELDS) - {"role"} <= set(KEYS)
+
+
+def test_converged_and_peer_groups_apply_where_they_mean_something() -> None:
+    loaded = spec(
+        BASE + "converged: true\nnodeport: true\naddons: [bgp]\nbgpPeers: [192.168.30.1]\n"
+        "loadBalancers: [203.0.113.0/28]\n"
+    )
+    cp, worker = (loaded.request(r).options for r in loaded.roles)
+    assert (cp.converged, cp.nodeport) == (True, True)
+    assert (worker.converged, worker.nodeport) == (False, True)
+    assert cp.bgp_peers == worker.bgp_peers == ("192.168.30.1",)
+    # No selected rule takes load balancers without kube-proxy-health: left out, not an error.
+    assert cp.load_balancers == worker.load_balancers == ()
+    for role in loaded.roles:
+        request = loaded.request(role)
+        expand(request.options, request.catalog, request.labels)
