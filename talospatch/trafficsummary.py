@@ -2,8 +2,10 @@
 
 ``minimal_traffic_summary`` is a stand-in for a full traffic diff: it asks the evaluator
 (``talospatch.reach.Reach``) about one address per subnet named in either firewall (its first
-address) and one port per stretch of ports where the rules' coverage does not change, and
-reports each answer that differs. It has the signature a full diff can take over.
+address, labelled with the narrowest subnet that starts there) and one port per stretch of
+ports where the rules' coverage does not change, and reports each answer that differs. It is
+a sample, not a proof: a change to part of a subnet shows only where a named subnet starts.
+It has the signature a full diff can take over.
 """
 
 from __future__ import annotations
@@ -30,12 +32,16 @@ def _port_stretches(rules: Iterable[RuleConfig], protocol: str) -> list[PortRang
 
 
 def _sources(firewalls: Iterable[Firewall]) -> list[Network]:
+    """The subnets and excepts named, one per first address: the narrowest, the most a sample can stand for."""
     nets: set[Network] = set()
     for firewall in firewalls:
         for rule in firewall.rules:
             nets.update(rule.subnets)
             nets.update(rule.excepts)
-    return sorted(nets, key=lambda n: (n.version, int(n.network_address), n.prefixlen))
+    narrowest: dict[object, Network] = {}
+    for net in sorted(nets, key=lambda n: n.prefixlen):
+        narrowest[net.network_address] = net
+    return sorted(narrowest.values(), key=lambda n: (n.version, int(n.network_address), n.prefixlen))
 
 
 def _rule_for(
@@ -60,6 +66,7 @@ def minimal_traffic_summary(old: Firewall, new: Firewall, context: NodeContext) 
     rules = [*old.rules, *new.rules]
     for protocol in ("tcp", "udp"):
         for stretch in _port_stretches(rules, protocol):
+            changes: dict[Network, str] = {}
             for source in _sources((old, new)):
                 address = source.network_address
                 was = before.query(address, stretch.lo, protocol).allowed
@@ -68,8 +75,16 @@ def minimal_traffic_summary(old: Firewall, new: Firewall, context: NodeContext) 
                     continue
                 if now:
                     rule = _rule_for(new, address, stretch.lo, protocol)
-                    lines.append(f"+ {source} gains {stretch.label}/{protocol} ({rule})")
+                    changes[source] = f"+ {{}} gains {stretch.label}/{protocol} ({rule})"
                 else:
                     rule = _rule_for(old, address, stretch.lo, protocol)
-                    lines.append(f"- {source} loses {stretch.label}/{protocol} ({rule})")
+                    changes[source] = f"- {{}} loses {stretch.label}/{protocol} ({rule})"
+            # A subnet inside a wider one with the same change says nothing new.
+            for source, line in changes.items():
+                if not any(_inside(source, wider) and changes[wider] == line for wider in changes):
+                    lines.append(line.format(source))
     return lines
+
+
+def _inside(net: Network, wider: Network) -> bool:
+    return net != wider and net.version == wider.version and net.subnet_of(wider)  # type: ignore[arg-type]

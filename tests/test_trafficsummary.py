@@ -22,8 +22,7 @@ def test_gains_and_losses_per_port_with_the_rule() -> None:
         rule("etcd-ingress", ["2379-2380"], "tcp", "192.168.30.0/24"),
     )
     assert minimal_traffic_summary(OLD, new, NodeContext()) == [
-        "- 0.0.0.0/0 loses 10250/tcp (kubelet-ingress)",
-        "- 196.45.28.20/32 loses 10250/tcp (kubelet-ingress)",
+        "- 0.0.0.0/0 loses 10250/tcp (kubelet-ingress)",  # 196.45.28.20/32 too: inside, the same change
         "+ 196.45.28.20/32 gains 50000/tcp (apid-ingress)",
     ]
 
@@ -45,3 +44,13 @@ def test_a_split_port_range_is_reported_per_stretch() -> None:
         rule("etcd-ingress", [2379], "tcp", "192.168.30.0/24"),
     )
     assert minimal_traffic_summary(OLD, new, NodeContext()) == ["- 192.168.30.0/24 loses 2380/tcp (etcd-ingress)"]
+
+
+def test_a_subnet_with_a_different_change_than_its_wider_one_is_reported() -> None:
+    new = firewall(
+        "block",
+        rule("apid-ingress", [50000], "tcp", "192.168.30.0/24"),
+        rule("kubelet-ingress", [10250], "tcp", "0.0.0.0/0 except 192.168.30.0/25"),
+        rule("etcd-ingress", ["2379-2380"], "tcp", "192.168.30.0/24"),
+    )
+    assert minimal_traffic_summary(OLD, new, NodeContext()) == ["- 192.168.30.0/25 loses 10250/tcp (kubelet-ingress)"]
