@@ -93,7 +93,10 @@ def test_a_lockout_fails_the_spec_and_writes_nothing(capsys: pytest.CaptureFixtu
 def test_a_role_error_names_the_spec_and_role(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     spec = write_spec(tmp_path, SPEC.replace("tunnel: geneve", "tunnel: wireguard"))
     message = error_message(run(capsys, "build", str(spec)))
-    assert message == f"{spec}: role controlplane: unknown tunnel 'wireguard' for cilium; valid: vxlan, geneve, both, native"
+    assert (
+        message
+        == f"{spec}: role controlplane: unknown tunnel 'wireguard' for cilium; valid: vxlan, geneve, both, native"
+    )
     message = error_message(run(capsys, "build", str(tmp_path / "nope.yaml")))
     assert message == f"{tmp_path / 'nope.yaml'}: no such file (a cluster spec; talospatch init writes one)"
 
