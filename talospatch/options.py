@@ -47,6 +47,8 @@ class GenOptions:
     profiles_dir: str | None = None
     # The Talos release the node runs (X.Y, X.Y.Z or main); None: the newest one known.
     talos_version: str | None = None
+    # The node's current machine config: the patch also deletes the rules there not generated now.
+    prune_from: str | None = None
     # Addresses that must keep reaching the role's management ports (the lockout guard).
     guard_from: tuple[str, ...] = ()
 

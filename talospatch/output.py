@@ -58,3 +58,14 @@ def write_atomic(path: str, text: str, label: str = "output") -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def make_folder(path: str, label: str = "output") -> None:
+    """Create the folder ``path`` (and its parents) unless it exists."""
+    folder = Path(path)
+    if folder.is_dir():
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"{label} {path}: cannot create the folder: {exc.strerror or exc}") from None

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
 
 from talospatch.errors import BadInput
 from talospatch.talosdocs import L4, PortRange, parse_port_protocol, validate_port_ranges
@@ -38,6 +38,27 @@ GROUPS = (
 )
 
 
+_PORTS_SCHEMA = {
+    "type": "array",
+    "minItems": 1,
+    "items": {
+        "anyOf": [
+            {"type": "integer", "minimum": 0, "maximum": 65535},
+            {"type": "string", "pattern": "^[0-9]+-[0-9]+$"},
+        ]
+    },
+    "description": 'Ports: integers, and ranges as "lo-hi" strings.',
+}
+_PROTOCOL_SCHEMA = {
+    "anyOf": [
+        {"enum": ["tcp", "udp"]},
+        {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"enum": ["tcp", "udp"]}},
+    ],
+    "description": "tcp, udp, or a list of both (one NetworkRuleConfig per protocol).",
+}
+_GROUPS_SCHEMA = {"type": "array", "minItems": 1, "items": {"enum": list(GROUPS)}, "description": "Source groups."}
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -47,9 +68,10 @@ class ProfileRule(_Strict):
 
     name: str = Field(min_length=1)
     service: str = Field(min_length=1)
-    ports: tuple[PortRange, ...] = Field(min_length=1)
-    protocol: tuple[L4, ...] = Field(min_length=1)
-    from_: tuple[str, ...] = Field(alias="from", min_length=1)
+    # The JSON schemas describe the files as written (the cluster spec's schema embeds this model).
+    ports: Annotated[tuple[PortRange, ...], WithJsonSchema(_PORTS_SCHEMA)] = Field(min_length=1)
+    protocol: Annotated[tuple[L4, ...], WithJsonSchema(_PROTOCOL_SCHEMA)] = Field(min_length=1)
+    from_: Annotated[tuple[str, ...], WithJsonSchema(_GROUPS_SCHEMA)] = Field(alias="from", min_length=1)
     why: str = Field(min_length=1)
     source: str = Field(min_length=1)
     # For CNI profiles with a choice of overlay: the tunnel this rule belongs to.
@@ -311,3 +333,9 @@ class Catalog:
         if loaded is None:
             raise BadInput(f"unknown profile {name!r}; valid: {', '.join(sorted(self._every()))}")
         return loaded
+
+    def with_profile(self, loaded: LoadedProfile) -> Catalog:
+        """A copy of the catalog with one more profile (an inline one, such as a spec's extra rules)."""
+        if self._lookup(loaded.name) is not None:
+            raise BadInput(f"{loaded.path}: the profile name {loaded.name!r} is taken by {self.find(loaded.name).path}")
+        return Catalog(dict(self._sources), {**self._parsed, loaded.name: loaded})

@@ -11,7 +11,8 @@ from __future__ import annotations
 import textwrap
 
 from talospatch.expand import Generated, GeneratedRule
-from talospatch.talosdocs import DefaultActionConfig
+from talospatch.removal import Tombstone
+from talospatch.talosdocs import API_VERSION, RULE_KIND, DefaultActionConfig
 from talospatch.yamlio import dump
 
 WIDTH = 92
@@ -68,3 +69,9 @@ def render(generated: Generated, command: str) -> str:
     for rule in generated.rules:
         parts.append("\n".join(rule_comment(rule)) + "\n" + dump(rule.document.to_yaml()))
     return "---\n".join(parts)
+
+
+def tombstone(stone: Tombstone) -> str:
+    """A ``$patch: delete`` document for a removed rule, below its comment; appended after ``---``."""
+    data = {"apiVersion": API_VERSION, "kind": RULE_KIND, "name": stone.name, "$patch": "delete"}
+    return "---\n" + "".join(f"{line}\n" for line in stone.comment) + dump(data)

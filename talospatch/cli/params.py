@@ -92,6 +92,13 @@ GEN_OPTIONS: tuple[GenOption, ...] = (
         "Folder of profile YAML files that add to or replace the built-in ones.",
     ),
     GenOption("talos_version", "--talos-version", "X.Y[.Z]", TALOS_VERSION_HELP, with_patch_files=True),
+    GenOption(
+        "prune_from",
+        "--prune-from",
+        "FILE",
+        "The node's machine config now (a config file or `talosctl get machineconfig -o yaml`): "
+        "also delete every NetworkRuleConfig there that is not generated.",
+    ),
 )
 
 # Options of the node around the documents (nft, query), and gen's --from.

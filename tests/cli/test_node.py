@@ -40,6 +40,7 @@ PROFILE_OPTION_VALUES = {
     "--converged": None,
     "--with": "hubble",
     "--profiles-dir": ".",
+    "--prune-from": "node.yaml",
 }
 
 

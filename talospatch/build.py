@@ -1,0 +1,179 @@
+"""``build``: a cluster spec -> one patch per role in its output folder, and the drift check.
+
+``build_spec`` runs gen's pipeline (``talospatch.patch.make_patch``) once per role of a spec,
+each over the file it replaces (so removed rules keep a ``$patch: delete`` document, see
+``talospatch.removal``). Nothing is written here: ``write_build`` writes a spec's files
+(atomically, all checked before the first is written) and ``check_build`` compares them with
+what is on disk: missing, stale or extra files, a traffic summary and a unified diff per file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from talospatch import output
+from talospatch.addresses import parse_network
+from talospatch.errors import BadInput
+from talospatch.nft import NodeContext
+from talospatch.patch import Patch, make_patch
+from talospatch.removal import Previous, parse_previous
+from talospatch.spec import LoadedSpec, load_spec
+from talospatch.talosdocs import Firewall, apply_patches
+from talospatch.trafficsummary import minimal_traffic_summary
+from talospatch.yamlio import load_all
+
+
+@dataclass(frozen=True)
+class RoleFile:
+    """One role's patch: where it goes, the new text and what the file holds now."""
+
+    role: str
+    path: Path
+    patch: Patch
+    old: str | None  # None: the file does not exist
+
+    @property
+    def text(self) -> str:
+        return self.patch.text
+
+    @property
+    def fresh(self) -> bool:
+        return self.old == self.text
+
+
+@dataclass(frozen=True)
+class SpecBuild:
+    spec: LoadedSpec
+    files: list[RoleFile]
+    extra: list[Path]  # .yaml files in the output folder that no role produces
+    warnings: list[str] = field(default_factory=list)
+    lockouts: list[str] = field(default_factory=list)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):  # not built yet (a missing folder is made on write)
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{path}: cannot read: {exc}") from None
+
+
+def build_spec(path: str) -> SpecBuild:
+    """Every role's patch of the spec at ``path``; errors name the spec (and role)."""
+    spec = load_spec(path)
+    folder = spec.output_dir
+    if folder.exists() and not folder.is_dir():
+        raise BadInput(f"{spec.at(('output',))}: {folder} is not a folder")
+    command = f"talospatch build {Path(path).name}"
+    files: list[RoleFile] = []
+    warnings: list[str] = []
+    lockouts: list[str] = []
+    for role in spec.roles:
+        target = folder / f"{role}.yaml"
+        try:
+            request = spec.request(role)
+            old = _read(target)
+            previous = parse_previous(old, str(target)) if old is not None else Previous("", 0, {}, {})
+            patch = make_patch(
+                request.options,
+                lambda opts: f"{command} (Talos {opts.talos_version})",
+                labels=request.labels,
+                catalog=request.catalog,
+                previous=previous,
+                keep_tombstones=spec.spec.keep_tombstones,
+                prune_label=request.prune_from,
+            )
+        except BadInput as exc:
+            raise BadInput(f"{path}: role {role}: {exc}") from None
+        warnings += [f"{path}: role {role}: {message}" for message in patch.generated.warnings]
+        lockouts += [f"{path}: role {role}: {problem}" for problem in patch.lockouts]
+        files.append(RoleFile(role, target, patch, old))
+    produced = {f.path.name for f in files}
+    extra = sorted(p for p in folder.glob("*.yaml") if p.name not in produced) if folder.is_dir() else []
+    return SpecBuild(spec, files, extra, warnings, lockouts)
+
+
+def write_build(result: SpecBuild) -> list[str]:
+    """Write the spec's changed files (the folder is created); one line per file: what happened."""
+    if result.lockouts:
+        raise BadInput("a spec with lockouts is not written")
+    folder = result.spec.output_dir
+    output.make_folder(str(folder), result.spec.at(("output",)))
+    for role_file in result.files:
+        output.check_target(str(role_file.path), str(role_file.path))
+    lines = []
+    for role_file in result.files:
+        if role_file.fresh:
+            lines.append(f"{role_file.path}: unchanged")
+            continue
+        output.write_atomic(str(role_file.path), role_file.text, str(role_file.path))
+        state = "written" if role_file.old is None else f"updated (generation {role_file.patch.generation})"
+        lines.append(f"{role_file.path}: {state}")
+    return lines
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    problems: list[str]  # one line per missing, stale or extra file
+    summary: list[str]  # traffic changes, per file
+    diffs: list[str]  # unified diffs
+
+    @property
+    def fresh(self) -> bool:
+        return not self.problems
+
+    def text(self) -> str:
+        parts = [*self.summary, *self.diffs]
+        return "".join(line if line.endswith("\n") else f"{line}\n" for line in parts)
+
+
+def _firewall(text: str, where: str) -> Firewall:
+    return apply_patches([(where, [d for d in load_all(text, where) if isinstance(d, dict)])])
+
+
+def _context(spec: LoadedSpec, patch: Patch) -> NodeContext:
+    """The node around the documents, for the traffic summary: the role's pod subnets, the spec's services."""
+    context = NodeContext(pod_subnets=patch.generated.pod_subnets)
+    services = spec.spec.service_subnets
+    if services:
+        nets = tuple(parse_network(s, "serviceSubnets", allow_address=False) for s in services)
+        context = dataclasses.replace(context, service_subnets=nets)
+    return context
+
+
+def check_build(result: SpecBuild) -> CheckReport:
+    """Compare the spec's files with the disk; nothing is written."""
+    problems: list[str] = []
+    summary: list[str] = []
+    diffs: list[str] = []
+    for role_file in result.files:
+        if role_file.fresh:
+            continue
+        name = str(role_file.path)
+        new = role_file.patch.generated.firewall
+        if role_file.old is None:
+            problems.append(f"{name}: missing")
+            summary.append(f"{name}: missing; it would hold {len(new.rules)} rules")
+        else:
+            problems.append(f"{name}: stale")
+            context = _context(result.spec, role_file.patch)
+            try:
+                changes = minimal_traffic_summary(_firewall(role_file.old, name), new, context)
+            except BadInput as exc:
+                changes = [f"(the file on disk does not read as a patch: {exc})"]
+            summary.append(f"{name}: stale; traffic changes:" if changes else f"{name}: stale; no traffic change")
+            summary += [f"  {line}" for line in changes]
+        diffs += difflib.unified_diff(
+            (role_file.old or "").splitlines(keepends=True),
+            role_file.text.splitlines(keepends=True),
+            fromfile=f"{name} (on disk)" if role_file.old is not None else "/dev/null",
+            tofile=f"{name} (built)",
+        )
+    for path in result.extra:
+        problems.append(f"{path}: extra: no role of {result.spec.path} produces it")
+        summary.append(f"{path}: extra: no role of {result.spec.path} produces it; delete it or add the role")
+    return CheckReport(problems, summary, diffs)
