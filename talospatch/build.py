@@ -16,13 +16,13 @@ from pathlib import Path
 
 from talospatch import output
 from talospatch.addresses import parse_network
+from talospatch.diff import traffic_diff
 from talospatch.errors import BadInput
 from talospatch.nft import NodeContext
 from talospatch.patch import Patch, make_patch
 from talospatch.removal import Previous, parse_previous
 from talospatch.spec import LoadedSpec, load_spec
 from talospatch.talosdocs import Firewall, apply_patches
-from talospatch.trafficsummary import minimal_traffic_summary
 from talospatch.yamlio import load_all
 
 
@@ -162,7 +162,7 @@ def check_build(result: SpecBuild) -> CheckReport:
             problems.append(f"{name}: stale")
             context = _context(result.spec, role_file.patch)
             try:
-                changes = minimal_traffic_summary(_firewall(role_file.old, name), new, context)
+                changes = [str(c) for c in traffic_diff(_firewall(role_file.old, name), new, context)]
             except BadInput as exc:
                 changes = [f"(the file on disk does not read as a patch: {exc})"]
             summary.append(f"{name}: stale; traffic changes:" if changes else f"{name}: stale; no traffic change")

@@ -217,7 +217,9 @@ def test_reference_files_are_guarded_and_reproducible(cli: Cli) -> None:
     # out/ is built from the spec at the root, whose from: guards the admin workstation.
     for patch in (CONTROLPLANE_PATCH, WORKER_PATCH):
         header = patch.read_text(encoding="utf-8").splitlines()[1]
-        assert re.fullmatch(r"#   talospatch build talospatch\.yaml \(Talos v1\.14\.0\) \(generation \d+\)", header), header
+        assert re.fullmatch(r"#   talospatch build talospatch\.yaml \(Talos v1\.14\.0\) \(generation \d+\)", header), (
+            header
+        )
     assert f"from:\n    - {ADMIN}\n" in (ROOT / "talospatch.yaml").read_text(encoding="utf-8")
     assert ok(cli("build", "--check", str(ROOT / "talospatch.yaml"))).out == ""
 
