@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from talospatch.errors import BadInput
 from talospatch.netstat import Socket
 from talospatch.nft import TRUSTED_INTERFACES, Family, IPAddress, NodeContext, build_ip_set
-from talospatch.reach import DOCUMENTATION_ADDRESS, Packet, Reach, evaluate
+from talospatch.reach import DOCUMENTATION_ADDRESS, Packet, Reach
 from talospatch.talosdocs import Firewall
 from talospatch.versions import TalosVersion
 from talospatch.yamlio import load_one
@@ -211,7 +211,7 @@ def _allowed(reach: Reach, family: Family, destination: IPAddress, proto: str, p
     for index, lo in enumerate(points):
         hi = points[index + 1] - 1 if index + 1 < len(points) else _MAX[family]
         packet = Packet(_make(family, lo), destination, "tcp" if proto == "tcp" else "udp", port)
-        verdict = evaluate(reach.ruleset, packet)
+        verdict = reach.verdict(packet)
         if not verdict.allowed:
             continue
         rule = verdict.rule

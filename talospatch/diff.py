@@ -16,13 +16,21 @@ from typing import Literal
 
 from talospatch import atoms
 from talospatch.nft import NodeContext
-from talospatch.reach import Packet, Reach, Verdict, evaluate
+from talospatch.reach import Packet, Reach, Verdict
 from talospatch.talosdocs import L4, Firewall, Network, PortRange
+from talospatch.versions import TalosVersion
 
 PROTOCOLS: tuple[L4, ...] = ("tcp", "udp")
 VERSIONS = (4, 6)
 # Host DNS (pods to 169.254.116.108:53) is the one port a built-in rule names.
 _BUILTIN_PORTS = (PortRange(53, 53),)
+
+
+def _builtin_ports(context: NodeContext) -> tuple[PortRange, ...]:
+    """Ports where a verdict can change with no rule naming them: host DNS, and the NodePort
+    range (kube-proxy DNATs it before the ingress chain on releases without prerouting)."""
+    nodeports = () if context.nodeport_range is None else (context.nodeport_range,)
+    return (*_BUILTIN_PORTS, *nodeports)
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,7 @@ class _Evaluator:
     def verdict(self, version: int, source: int, protocol: L4, port: int) -> Verdict:
         src = atoms.address(version, source)
         packet = Packet(src, self.reach.destination_for(src), protocol, port)
-        return evaluate(self.reach.ruleset, packet)
+        return self.reach.verdict(packet)
 
 
 Share = Literal["all", "some", "none"]
@@ -119,7 +127,7 @@ def share(reach: Reach, sources: Iterable[Network], protocol: L4, ports: Iterabl
     wanted = list(ports)
     evaluator = _Evaluator(reach)
     boundaries = [*_boundaries((reach.firewall,), reach.context), *nets]
-    pieces = list(atoms.port_atoms([*_ports((reach.firewall,), protocol), *_BUILTIN_PORTS, *wanted]))
+    pieces = list(atoms.port_atoms([*_ports((reach.firewall,), protocol), *_builtin_ports(reach.context), *wanted]))
     pieces = [p for p in pieces if any(p.lo in r for r in wanted)]
     seen: set[bool] = set()
     for version in VERSIONS:
@@ -139,14 +147,17 @@ def traffic_diff(
     context: NodeContext | None = None,
     *,
     within: tuple[L4, tuple[PortRange, ...]] | None = None,
+    talos_version: TalosVersion | str | None = None,
 ) -> list[Change]:
     """Every source and port whose verdict differs between ``old`` and ``new``, merged.
+
+    ``talos_version`` is the Talos release both run (the newest known when ``None``).
 
     ``within`` limits the question to one protocol and its port ranges (the linter asks
     whether a rule adds anything). Changes come sorted by protocol, port, losses first.
     """
     ctx = NodeContext() if context is None else context
-    before, after = _Evaluator(Reach(old, ctx)), _Evaluator(Reach(new, ctx))
+    before, after = _Evaluator(Reach(old, ctx, talos_version)), _Evaluator(Reach(new, ctx, talos_version))
     # Ports no document rule names behave alike on both sides when the defaults agree.
     same_frame = old.default_action == new.default_action and old.active == new.active
     boundaries = _boundaries((old, new), ctx)
@@ -159,7 +170,7 @@ def traffic_diff(
             continue
         named = _ports((old, new), protocol)
         limits = within[1] if within is not None else ()
-        port_pieces = atoms.port_atoms([*named, *_BUILTIN_PORTS, *limits])
+        port_pieces = atoms.port_atoms([*named, *_builtin_ports(ctx), *limits])
         if within is not None:
             port_pieces = [p for p in port_pieces if any(p.lo in r for r in limits)]
         if same_frame:

@@ -27,6 +27,7 @@ from talospatch.diff import traffic_diff
 from talospatch.errors import BadInput
 from talospatch.expand import tunnel_choices
 from talospatch.guard import lost_access
+from talospatch.hazards import range_end_hazards
 from talospatch.machineconfig import config_documents
 from talospatch.nft import NodeContext, compile_firewall
 from talospatch.options import ALL_TUNNELS, FIELD_NAMES, Labels
@@ -45,6 +46,7 @@ from talospatch.talosdocs import (
     parse_document,
     validate_port_ranges,
 )
+from talospatch.versions import TalosVersion, parse_talos_version
 
 Severity = Literal["error", "hazard"]
 
@@ -96,6 +98,8 @@ class LintOptions:
     lockout_ports: tuple[tuple[int, L4], ...] = ()
     context: NodeContext = field(default_factory=NodeContext)
     labels: Labels = FIELD_NAMES
+    # The Talos release the nodes run; None: unknown, so every release's hazards are reported.
+    version: TalosVersion | None = None
 
 
 def lint_options(
@@ -108,6 +112,7 @@ def lint_options(
     controlplane: tuple[str, ...] = (),
     guard_from: tuple[str, ...] = (),
     profiles_dir: str | None = None,
+    talos_version: str | None = None,
     labels: Labels = FIELD_NAMES,
 ) -> LintOptions:
     """Parse the strings; ``BadInput`` names the option of a bad value."""
@@ -132,7 +137,8 @@ def lint_options(
             valid = tunnel_choices(with_tunnels[0])
             if tunnel not in valid:
                 raise BadInput(f"unknown tunnel {tunnel!r}; valid: {', '.join(valid)}")
-    return LintOptions(planes, nets, addresses, tuple(selected), tunnel, lockout, labels=labels)
+    version = None if talos_version is None else parse_talos_version(talos_version).version
+    return LintOptions(planes, nets, addresses, tuple(selected), tunnel, lockout, labels=labels, version=version)
 
 
 # --------------------------------------------------------------------------------------
@@ -338,6 +344,9 @@ def _within(net: Network, union: tuple[Network, ...]) -> bool:
 
 
 def _check_names(out: _File) -> None:
+    version = out.options.version
+    if version is not None and version.duplicate_documents_in_patch:
+        return  # merged in order since v1.14
     for name, count in out.names.items():
         if count > 1:
             out.add(
@@ -390,6 +399,7 @@ def _check_firewall(fw: Firewall, out: _File) -> None:
     opts = out.options
     _check_families(fw, out)
     _check_budget(fw, out)
+    _check_range_ends(fw, out)
     if not fw.has_default_doc:
         # A patch of rules only: the mode, and so what the rules do, comes from the config it patches.
         if opts.guard_from or opts.profiles:
@@ -401,7 +411,7 @@ def _check_firewall(fw: Firewall, out: _File) -> None:
             )
         return
     block = fw.default_action == "block"
-    reach = Reach(fw, opts.context)
+    reach = Reach(fw, opts.context, opts.version)
     if block and not _covered(fw, "tcp", PortRange(50000, 50000)):
         out.add(
             DEFAULT_ACTION_KIND,
@@ -443,7 +453,24 @@ def _check_families(fw: Firewall, out: _File) -> None:
                 )
 
 
+def _check_range_ends(fw: Firewall, out: _File) -> None:
+    """With a release that crash-loops on a set ending at port 65535 or the last address."""
+    version = out.options.version
+    if version is None or not version.range_end_crash or not fw.active:
+        return
+    for hazard in range_end_hazards(compile_firewall(fw, out.options.context, version)):
+        out.add(
+            hazard.origin,
+            "range-end",
+            hazard.message.removeprefix(f"{hazard.origin}: "),
+            "end the range at 65534 (talospatch gen does), narrow the sources, or run Talos >= v1.12.5",
+        )
+
+
 def _check_budget(fw: Firewall, out: _File) -> None:
+    version = out.options.version
+    if version is not None and version.enobufs_rule_limit is None:
+        return  # fixed in this release
     dual, _ = _dual_stack(fw, out.options)
     node = (ipaddress.ip_address("192.0.2.1"),) + ((ipaddress.ip_address("2001:db8::1"),) if dual else ())
     if not fw.has_default_doc:  # rules only: count them as the block mode they are usually applied in

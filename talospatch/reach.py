@@ -254,12 +254,17 @@ class Reach:
         With ``ct_state="established"``: is a packet of an existing connection let through?
         """
         packet = self.packet(source, port, protocol, destination, iifname=iifname, ct_state=ct_state)
-        verdict = evaluate(self.ruleset, packet, dnat_ports=self._dnat_ports(packet))
+        verdict = self.verdict(packet)
         note = self._version_note(packet, verdict)
         reason = self._reason(packet, verdict)
         if note is not None and not verdict.dnat:
             reason = f"{reason}; {note}"
         return Answer(verdict.allowed, reason, verdict, packet, self.version, note)
+
+    def verdict(self, packet: Packet) -> Verdict:
+        """What this node does with ``packet``: the compiled chains, after kube-proxy's NodePort
+        DNAT where the release lets it come first."""
+        return evaluate(self.ruleset, packet, dnat_ports=self._dnat_ports(packet))
 
     def _dnat_ports(self, packet: Packet) -> PortRange | None:
         """kube-proxy's NodePort range when ``packet`` goes to a node address (``fib daddr

@@ -62,6 +62,14 @@ def check(
     profiles_dir: Annotated[
         str | None, typer.Option("--profiles-dir", metavar="DIR", help="Folder of extra or replacing profiles.")
     ] = None,
+    talos_version: Annotated[
+        str | None,
+        typer.Option(
+            "--talos-version",
+            metavar="X.Y[.Z]",
+            help="The Talos release the nodes run: only its hazards are reported (default: every release's).",
+        ),
+    ] = None,
 ) -> None:
     """Lint firewall documents. Exit 0 clean, 1 hazards found, 3 a file or document Talos rejects."""
     import json
@@ -83,6 +91,7 @@ def check(
         controlplane=tuple(controlplane or ()),
         guard_from=tuple(guard_from or ()),
         profiles_dir=profiles_dir,
+        talos_version=talos_version,
         labels=LABELS,
     )
     texts = [(path, read_text(path)) for path in files]

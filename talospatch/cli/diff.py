@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
-from talospatch.cli.app import app
+from talospatch.cli.app import app, warn
 from talospatch.cli.node import NodeIp, NoHostDns, ServiceSubnet
 from talospatch.errors import BadInput
+from talospatch.versions import TALOS_VERSION_HELP
 
 FORMATS = ("text", "markdown", "json")
 
@@ -33,6 +34,9 @@ def diff(
     pod_subnet: PodSubnet = None,
     service_subnet: ServiceSubnet = None,
     no_host_dns: NoHostDns = False,
+    talos_version: Annotated[
+        str | None, typer.Option("--talos-version", metavar="X.Y[.Z]", help=TALOS_VERSION_HELP)
+    ] = None,
 ) -> None:
     """Which sources gain or lose which ports. Exit 0 when traffic is unchanged, 1 when it changes."""
     import json
@@ -50,10 +54,13 @@ def diff(
         pod_subnets=tuple(pod_subnet or ()),
         service_subnets=tuple(service_subnet or ()),
         host_dns=not no_host_dns,
+        talos_version=talos_version,
     )
     before = node_firewall([old], node, LABELS)
     after = node_firewall([new], node, LABELS)
-    changes = traffic_diff(before.firewall, after.firewall, after.context)
+    for message in after.warnings:
+        warn(message)
+    changes = traffic_diff(before.firewall, after.firewall, after.context, talos_version=after.version)
     if output_format == "markdown":
         sys.stdout.write(render_markdown(changes, f"Firewall traffic changes: {old} → {new}"))
     elif output_format == "json":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from testing.cluster import OUTSIDER, WORKER, WORKER_PATCH
+from pathlib import Path
+
+from testing.cluster import OUTSIDER, ROOT, WORKER, WORKER_PATCH
 from testing.documents import rule_docs
 from testing.runner import Cli, error_message, ok
 
@@ -68,3 +70,38 @@ def test_malformed_release_is_exit_3(cli: Cli) -> None:
     assert error_message(cli("gen", *WORKER, "--talos-version", "latest")).startswith(
         "invalid Talos version 'latest': want X.Y or X.Y.Z"
     )
+
+
+CHECK = ROOT / "tests" / "fixtures" / "check"
+
+
+def test_check_reports_only_the_named_releases_hazards(cli: Cli, tmp_path: Path) -> None:
+    for fixture, code in (("duplicate-name", "duplicate"), ("too-many-rules", "ENOBUFS")):
+        path = str(CHECK / f"{fixture}.yaml")
+        unknown = cli("check", path)
+        assert unknown.code == 1
+        assert any(code in line for line in unknown.out_lines), unknown.out
+        assert not any(code in line for line in cli("check", path, "--talos-version", "1.14").out_lines)
+        assert any(code in line for line in cli("check", path, "--talos-version", "1.13.4").out_lines)
+    patch = tmp_path / "trust.yaml"
+    ok(cli("gen", *WORKER, "--with", "trust-nodes", "-o", str(patch)))
+    old = cli("check", str(patch), "--talos-version", "1.12.4")
+    assert old.code == 1
+    assert any(
+        line.startswith(f"{patch}: NetworkRuleConfig/trust-nodes-tcp: ports 1-65535: on Talos v1.12.4")
+        for line in old.out_lines
+    ), old.out
+    assert not any(
+        ": ports 1-65535: " in line for line in cli("check", str(patch), "--talos-version", "1.12.5").out_lines
+    )
+
+
+def test_diff_follows_the_release(cli: Cli, tmp_path: Path) -> None:
+    nodeport = tmp_path / "nodeport.yaml"
+    ok(cli("gen", *WORKER, "--nodeport", "-o", str(nodeport)))
+    args = ["diff", str(WORKER_PATCH), str(nodeport), "--node-ip", "192.168.30.21"]
+    # From v1.10 the prerouting chain filters NodePorts: opening them is a change.
+    assert cli(*args).code == 1
+    # Before v1.10 kube-proxy's DNAT passes every NodePort whatever the rules: nothing changes there.
+    old = cli(*args, "--talos-version", "1.9")
+    assert not any("30000-32767" in line for line in old.out_lines), old.out
