@@ -12,12 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from talospatch.addresses import parse_address, parse_network
+from talospatch.errors import BadInput
 from talospatch.expand import expand
 from talospatch.nft import NodeContext
 from talospatch.options import FIELD_NAMES, GenOptions, Labels
-from talospatch.patchfiles import load_firewall
+from talospatch.patchfiles import load_firewall, read_text
 from talospatch.talosdocs import Firewall
 from talospatch.versions import DEFAULT_VERSION, TalosVersion, parse_talos_version
+from talospatch.yamlio import load_all
 
 
 @dataclass(frozen=True)
@@ -43,15 +45,19 @@ class NodeFirewall:
     version: TalosVersion = DEFAULT_VERSION
 
 
-def node_firewall(source: Sequence[str] | GenOptions, node: NodeOptions, labels: Labels = FIELD_NAMES) -> NodeFirewall:
-    """The firewall of patch files (``-`` is stdin) or of gen's options, and its node."""
+def _context(node: NodeOptions, labels: Labels) -> NodeContext:
+    """The node's addresses, service subnets and host DNS setting, parsed."""
     services = tuple(parse_network(s, labels("service_subnets"), allow_address=False) for s in node.service_subnets)
     context = NodeContext(
         node_ips=tuple(parse_address(a, labels("node_ips")) for a in node.node_ips),
         host_dns=node.host_dns,
     )
-    if services:
-        context = dataclasses.replace(context, service_subnets=services)
+    return dataclasses.replace(context, service_subnets=services) if services else context
+
+
+def node_firewall(source: Sequence[str] | GenOptions, node: NodeOptions, labels: Labels = FIELD_NAMES) -> NodeFirewall:
+    """The firewall of patch files (``-`` is stdin) or of gen's options, and its node."""
+    context = _context(node, labels)
     if isinstance(source, GenOptions):
         generated = expand(source, labels=labels)
         context = dataclasses.replace(context, pod_subnets=generated.pod_subnets)
@@ -62,3 +68,32 @@ def node_firewall(source: Sequence[str] | GenOptions, node: NodeOptions, labels:
         pods = tuple(parse_network(p, labels("pod_subnets"), allow_address=False) for p in node.pod_subnets)
         context = dataclasses.replace(context, pod_subnets=pods)
     return NodeFirewall(firewall, context, [version.warning] if version.warning else [], version.version)
+
+
+def is_spec(path: str) -> bool:
+    """Whether ``path`` is a cluster spec (``talospatch.yaml``) rather than a patch or config:
+    one YAML mapping whose keys are all spec keys."""
+    from talospatch.spec import SPEC_KEYS
+
+    if path == "-":
+        return False
+    try:
+        documents = load_all(read_text(path), path)
+    except BadInput:
+        return False
+    return len(documents) == 1 and isinstance(documents[0], dict) and set(documents[0]) <= SPEC_KEYS
+
+
+def spec_firewall(path: str, role: str, node: NodeOptions, labels: Labels = FIELD_NAMES) -> NodeFirewall:
+    """One role of a cluster spec, as ``build`` generates it, and its node."""
+    from talospatch.spec import load_spec
+
+    loaded = load_spec(path)
+    if role not in loaded.roles:
+        raise BadInput(f"{path}: the spec builds {', '.join(loaded.roles)}, not role {role!r}")
+    request = loaded.request(role)
+    services = node.service_subnets or tuple(loaded.spec.service_subnets or ())
+    spec_node = dataclasses.replace(node, service_subnets=services, talos_version=None)
+    generated = expand(request.options, request.catalog, request.labels)
+    context = dataclasses.replace(_context(spec_node, labels), pod_subnets=generated.pod_subnets)
+    return NodeFirewall(generated.firewall, context, generated.warnings, generated.version)

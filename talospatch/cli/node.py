@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -42,9 +43,16 @@ def node_firewall(
     no_host_dns: bool,
 ) -> NodeFirewall:
     """The firewall from patch files or from gen's options (warnings printed), and its node."""
-    from talospatch.node import NodeOptions, node_firewall
+    from talospatch.node import NodeOptions, is_spec, node_firewall, spec_firewall
 
-    if patches:
+    spec = patches[0] if patches and len(patches) == 1 and is_spec(patches[0]) else None
+    if spec is not None:
+        if not opts.role:
+            raise BadInput(f"{spec} is a cluster spec: give --role with the role to look at")
+        # The spec holds the cluster's options: only the node's may be given beside it.
+        cluster = dataclasses.replace(opts, role="", pod_subnets=(), talos_version=None)
+        refuse_beside_patch_files(cluster, "a cluster spec")
+    elif patches:
         refuse_beside_patch_files(opts)
     elif not opts.role:
         raise BadInput("give patch files (or - for stdin), or --role and --subnet as for gen")
@@ -55,7 +63,10 @@ def node_firewall(
         host_dns=not no_host_dns,
         talos_version=opts.talos_version,
     )
-    result = node_firewall(patches or opts, node, LABELS)
+    if spec is not None:
+        result = spec_firewall(spec, opts.role, node, LABELS)
+    else:
+        result = node_firewall(patches or opts, node, LABELS)
     for message in result.warnings:
         warn(message)
     return result

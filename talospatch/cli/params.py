@@ -156,13 +156,13 @@ def gen_options(*, role_required: bool, with_role: bool = True) -> Callable[[Cal
     return decorate
 
 
-def refuse_beside_patch_files(opts: GenOptions) -> None:
-    """Patch files carry their own rules: gen's profile options would be silently ignored."""
+def refuse_beside_patch_files(opts: GenOptions, what: str = "patch files") -> None:
+    """Patch files (or a spec) carry their own rules: gen's profile options would be silently ignored."""
     if opts.role:
         raise BadInput("give patch files or --role with gen's options, not both")
     for option in GEN_OPTIONS:
         if getattr(opts, option.field) and not option.with_patch_files:
-            raise BadInput(f"{option.flag} is an option of gen's profiles; with patch files it does not apply")
+            raise BadInput(f"{option.flag} is an option of gen's profiles; with {what} it does not apply")
 
 
 def command_line(opts: GenOptions) -> str:
