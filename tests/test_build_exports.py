@@ -79,7 +79,8 @@ def test_check_is_clean_after_build_and_flags_missing_stale_and_extra_export_fil
     assert f"{tmp_path}/out/proxmox/cluster.fw: missing" in result.errors
     ok(run(capsys, "build", str(spec)))
     clean = ok(run(capsys, "build", "--check", str(spec)))
-    assert clean.out == "" and clean.errors == []
+    assert clean.out == ""
+    assert clean.errors == []
 
     stale = tmp_path / "out/proxmox/cluster.fw"
     stale.write_text(stale.read_text(encoding="utf-8").replace("196.45.28.20", "196.45.28.21"), encoding="utf-8")
@@ -97,7 +98,8 @@ def test_check_is_clean_after_build_and_flags_missing_stale_and_extra_export_fil
     assert f"{stale}: stale; exports[1] (proxmox) of {spec} builds it" in result.out_lines
     assert f"--- {stale} (on disk)" in result.out_lines
     assert f"+++ {stale} (built)" in result.out_lines
-    assert "-196.45.28.21" in result.out_lines and "+196.45.28.20" in result.out_lines
+    assert "-196.45.28.21" in result.out_lines
+    assert "+196.45.28.20" in result.out_lines
     assert "--- /dev/null" in result.out_lines
     assert f"+++ {tmp_path}/out/aws/talos-security-groups.tf (built)" in result.out_lines
 
@@ -130,5 +132,6 @@ def test_nothing_is_written_when_an_export_fails(capsys: pytest.CaptureFixture[s
     """An export's error stops the build before the first file, patches included."""
     spec = write_spec(tmp_path, SPEC + "    ntpServers: [fd00::123]\n")
     message = error_message(run(capsys, "build", str(spec)))
-    assert message.startswith(f"{spec}:") and "exports[2]" in message
+    assert message.startswith(f"{spec}:")
+    assert "exports[2]" in message
     assert files(tmp_path) == []

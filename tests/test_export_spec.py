@@ -121,8 +121,10 @@ def test_per_role_settings_give_each_role_the_rules_of_its_talos_patch(tmp_path:
         assert [r.name for r in cluster.role(role).rules] == talos
     worker = {r.profile for r in cluster.role("worker").rules}
     controlplane = {r.profile for r in cluster.role("controlplane").rules}
-    assert "metallb" in worker and "metallb" not in controlplane
-    assert "extra-rules" in controlplane and "extra-rules" not in worker
+    assert "metallb" in worker
+    assert "metallb" not in controlplane
+    assert "extra-rules" in controlplane
+    assert "extra-rules" not in worker
 
 
 def test_the_same_addresses_given_per_role_are_one_group(tmp_path: Path) -> None:
@@ -157,7 +159,8 @@ def test_router_options_of_an_export_entry(tmp_path: Path) -> None:
     assert built.folder == tmp_path / "pf"
     assert Router.of(built.entry) == Router("opt2", ("lan", "opt3"), ("192.168.30.1",))
     filter_xml = built.export.files["pfsense-filter.xml"]
-    assert "<interface>opt2</interface>" in filter_xml and "<interface>opt3</interface>" in filter_xml
+    assert "<interface>opt2</interface>" in filter_xml
+    assert "<interface>opt3</interface>" in filter_xml
 
 
 @pytest.mark.parametrize(
@@ -166,15 +169,19 @@ def test_router_options_of_an_export_entry(tmp_path: Path) -> None:
         (
             "  - target: juniper\n    output: j\n",
             8,
-            "exports[0].target: unknown export target 'juniper'; valid: aws-terraform, opnsense, pfsense, "
-            "proxmox, proxmox-terraform",
+            (
+                "exports[0].target: unknown export target 'juniper'; valid: aws-terraform, opnsense, pfsense, "
+                "proxmox, proxmox-terraform"
+            ),
         ),
         ("  - target: proxmox\n", 8, "exports[0].output: missing"),
         (
             "  - target: pfsense\n    output: pf\n    mergeInto: backup.xml\n",
             10,
-            "exports[0].mergeInto: a build writes the pfSense sections whole; merge them into a config.xml "
-            "with talospatch export pfsense --merge-into BACKUP.xml",
+            (
+                "exports[0].mergeInto: a build writes the pfSense sections whole; merge them into a config.xml "
+                "with talospatch export pfsense --merge-into BACKUP.xml"
+            ),
         ),
         (
             "  - target: proxmox\n    output: pve\n    clusterInterface: opt1\n",
@@ -189,8 +196,10 @@ def test_router_options_of_an_export_entry(tmp_path: Path) -> None:
         (
             "  - target: opnsense\n    output: opn\n    fromInterfaces: [lan, 'opt 2']\n",
             10,
-            "exports[0].fromInterfaces[1]: 'opt 2' is not an interface name (want the interface's key, e.g. "
-            "lan, wan, opt1)",
+            (
+                "exports[0].fromInterfaces[1]: 'opt 2' is not an interface name (want the interface's key, e.g. "
+                "lan, wan, opt1)"
+            ),
         ),
         (
             "  - target: opnsense\n    output: opn\n    ntpServers: [pool.ntp.org]\n",
@@ -215,8 +224,10 @@ def test_router_options_of_an_export_entry(tmp_path: Path) -> None:
         (
             "  - target: proxmox\n    output: out/pve\n  - target: aws-terraform\n    output: out/pve/../pve\n",
             11,
-            "exports[1].output: out/pve/../pve holds the files of exports[0].output; give each export a folder "
-            "of its own",
+            (
+                "exports[1].output: out/pve/../pve holds the files of exports[0].output; give each export a folder "
+                "of its own"
+            ),
         ),
         ("  target: proxmox\n", 7, "exports: must be a list, e.g. [a, b]"),
     ],

@@ -84,7 +84,8 @@ def test_pfsense_merge_into_takes_the_spec_too(cli: Cli, tmp_path: Path) -> None
         encoding="utf-8",
     )
     result = ok(cli("export", "pfsense", "--spec", str(spec), "--merge-into", str(backup)))
-    assert "talospatch_admins" in result.out and "<filter>" in result.out
+    assert "talospatch_admins" in result.out
+    assert "<filter>" in result.out
 
 
 def test_spec_and_cluster_options_together_are_refused(cli: Cli, tmp_path: Path) -> None:
@@ -117,7 +118,8 @@ def test_a_cluster_error_names_the_spec_and_its_keys(cli: Cli, tmp_path: Path) -
     spec = write_spec(tmp_path, SPEC + "roles:\n  controlplane: {}\n  worker:\n    bgpPeers: [192.168.30.1]\n")
     message = error_message(cli("export", "aws-terraform", "--spec", str(spec)))
     assert message.startswith(f"{spec}: ")
-    assert "roles.worker.bgpPeers" in message and "--bgp-peer" not in message
+    assert "roles.worker.bgpPeers" in message
+    assert "--bgp-peer" not in message
 
 
 def test_per_role_addresses_that_differ_are_refused(cli: Cli, tmp_path: Path) -> None:
