@@ -138,6 +138,8 @@ Interface = Annotated[
     _checked(_interface),
     WithJsonSchema({"type": "string", "description": "A pfSense/OPNsense interface key: lan, wan, opt1, ..."}),
 ]
+# talospatch.export.TARGETS, for the schema without importing every target (a test keeps them equal).
+EXPORT_TARGETS = ("aws-terraform", "proxmox", "proxmox-terraform", "pfsense", "opnsense")
 # The export targets that take a router's options.
 ROUTED_TARGETS = ("pfsense", "opnsense")
 ROUTER_FIELDS = ("cluster_interface", "from_interfaces", "ntp_servers")
@@ -146,9 +148,10 @@ ROUTER_FIELDS = ("cluster_interface", "from_interfaces", "ntp_servers")
 class ExportSpec(_Model):
     """One export that ``build`` writes beside the Talos patches and ``build --check`` compares."""
 
-    target: str = Field(
-        description="aws-terraform, proxmox, proxmox-terraform, pfsense or opnsense (see `talospatch export`)."
-    )
+    target: Annotated[
+        str,
+        WithJsonSchema({"type": "string", "enum": list(EXPORT_TARGETS)}),
+    ] = Field(description="aws-terraform, proxmox, proxmox-terraform, pfsense or opnsense (see `talospatch export`).")
     output: str = Field(
         description="Folder of the target's files, relative to the spec; only those files may be in it."
     )
@@ -156,7 +159,9 @@ class ExportSpec(_Model):
         None, description="pfsense/opnsense: the node VLAN's interface (default opt1)."
     )
     from_interfaces: tuple[Interface, ...] | None = Field(
-        None, description="pfsense/opnsense: where admins and other outside sources arrive (default [lan])."
+        None,
+        min_length=1,
+        description="pfsense/opnsense: where admins and other outside sources arrive (default [lan]).",
     )
     ntp_servers: tuple[HostOrSubnet, ...] | None = Field(
         None, description="pfsense/opnsense: the NTP servers egress may reach (default: any)."

@@ -255,3 +255,17 @@ def test_a_good_exports_list_parses(tmp_path: Path) -> None:
     text = REFERENCE + "exports:\n  - target: aws-terraform\n    output: out/aws\n"
     spec = parse_spec(text, str(tmp_path / "talospatch.yaml"))
     assert [(e.target, e.output) for e in spec.spec.exports or ()] == [("aws-terraform", "out/aws")]
+
+
+def test_the_schema_lists_every_export_target() -> None:
+    from talospatch.spec import EXPORT_TARGETS, schema
+
+    assert sorted(EXPORT_TARGETS) == sorted(TARGETS)
+    assert schema()["$defs"]["ExportSpec"]["properties"]["target"]["enum"] == list(EXPORT_TARGETS)
+
+
+def test_an_empty_from_interfaces_list_is_refused(tmp_path: Path) -> None:
+    text = REFERENCE + "exports:\n  - target: pfsense\n    output: pf\n    fromInterfaces: []\n"
+    message = bad_spec(tmp_path, text)
+    assert message.startswith(f"{tmp_path / 'talospatch.yaml'}:10: exports[0].fromInterfaces: ")
+    assert "at least 1 item" in message
