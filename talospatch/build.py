@@ -5,6 +5,9 @@ each over the file it replaces (so removed rules keep a ``$patch: delete`` docum
 ``talospatch.removal``). Nothing is written here: ``write_build`` writes a spec's files
 (atomically, all checked before the first is written) and ``check_build`` compares them with
 what is on disk: missing, stale or extra files, a traffic summary and a unified diff per file.
+
+A spec's ``exports`` (other firewalls' files, ``talospatch.export.fromspec``) are built the
+same way, each into its own folder, where any file the export does not produce is extra.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from talospatch import output
 from talospatch.addresses import parse_network
 from talospatch.diff import traffic_diff
 from talospatch.errors import BadInput
+from talospatch.export.fromspec import SpecExport, spec_exports
 from talospatch.nft import NodeContext
 from talospatch.patch import Patch, make_patch
 from talospatch.removal import Previous, parse_previous
@@ -45,12 +49,41 @@ class RoleFile:
 
 
 @dataclass(frozen=True)
+class ExportFile:
+    """One file of an export: where it goes, the new text and what the file holds now."""
+
+    path: Path
+    text: str
+    old: str | None  # None: the file does not exist
+
+    @property
+    def fresh(self) -> bool:
+        return self.old == self.text
+
+
+@dataclass(frozen=True)
+class ExportBuild:
+    """One entry of the spec's ``exports``: its folder, files, and the files there it does not produce."""
+
+    index: int  # in the spec's exports
+    target: str
+    folder: Path
+    files: list[ExportFile]
+    extra: list[Path]
+
+    @property
+    def key(self) -> str:
+        return f"exports[{self.index}]"
+
+
+@dataclass(frozen=True)
 class SpecBuild:
     spec: LoadedSpec
     files: list[RoleFile]
     extra: list[Path]  # .yaml files in the output folder that no role produces
     warnings: list[str] = field(default_factory=list)
     lockouts: list[str] = field(default_factory=list)
+    exports: list[ExportBuild] = field(default_factory=list)
 
 
 def _read(path: Path) -> str | None:
@@ -94,7 +127,28 @@ def build_spec(path: str) -> SpecBuild:
         files.append(RoleFile(role, target, patch, old))
     produced = {f.path.name for f in files}
     extra = sorted(p for p in folder.glob("*.yaml") if p.name not in produced) if folder.is_dir() else []
-    return SpecBuild(spec, files, extra, warnings, lockouts)
+    seen = {f"{f.role}: {message}" for f in files for message in f.patch.generated.warnings}
+    exports: list[ExportBuild] = []
+    for rendered in spec_exports(spec):
+        built = _export_build(spec, rendered)
+        exports.append(built)
+        warnings += [
+            f"{path}: {built.key} ({built.target}): {message}"
+            for message in rendered.export.warnings
+            if message not in seen
+        ]
+    return SpecBuild(spec, files, extra, warnings, lockouts, exports)
+
+
+def _export_build(spec: LoadedSpec, rendered: SpecExport) -> ExportBuild:
+    """An export's files beside what its folder holds now."""
+    folder = rendered.folder
+    if folder.exists() and not folder.is_dir():
+        raise BadInput(f"{spec.at(('exports', rendered.index, 'output'))}: {folder} is not a folder")
+    files = [ExportFile(folder / name, text, _read(folder / name)) for name, text in rendered.export.files.items()]
+    produced = {f.path for f in files}
+    extra = sorted(p for p in folder.rglob("*") if not p.is_dir() and p not in produced) if folder.is_dir() else []
+    return ExportBuild(rendered.index, rendered.entry.target, folder, files, extra)
 
 
 def write_build(result: SpecBuild) -> list[str]:
@@ -103,8 +157,14 @@ def write_build(result: SpecBuild) -> list[str]:
         raise BadInput("a spec with lockouts is not written")
     folder = result.spec.output_dir
     output.make_folder(str(folder), result.spec.at(("output",)))
+    for built in result.exports:
+        output.make_folder(str(built.folder), result.spec.at(("exports", built.index, "output")))
     for role_file in result.files:
         output.check_target(str(role_file.path), str(role_file.path))
+    for built in result.exports:
+        for export_file in built.files:
+            output.make_folder(str(export_file.path.parent), str(export_file.path))
+            output.check_target(str(export_file.path), str(export_file.path))
     lines = []
     for role_file in result.files:
         if role_file.fresh:
@@ -113,6 +173,13 @@ def write_build(result: SpecBuild) -> list[str]:
         output.write_atomic(str(role_file.path), role_file.text, str(role_file.path))
         state = "written" if role_file.old is None else f"updated (generation {role_file.patch.generation})"
         lines.append(f"{role_file.path}: {state}")
+    for built in result.exports:
+        for export_file in built.files:
+            if export_file.fresh:
+                lines.append(f"{export_file.path}: unchanged")
+                continue
+            output.write_atomic(str(export_file.path), export_file.text, str(export_file.path))
+            lines.append(f"{export_file.path}: {'written' if export_file.old is None else 'updated'}")
     return lines
 
 
@@ -176,4 +243,22 @@ def check_build(result: SpecBuild) -> CheckReport:
     for path in result.extra:
         problems.append(f"{path}: extra: no role of {result.spec.path} produces it")
         summary.append(f"{path}: extra: no role of {result.spec.path} produces it; delete it or add the role")
+    for built in result.exports:
+        what = f"{built.key} ({built.target}) of {result.spec.path}"
+        for export_file in built.files:
+            if export_file.fresh:
+                continue
+            name = str(export_file.path)
+            state = "missing" if export_file.old is None else "stale"
+            problems.append(f"{name}: {state}")
+            summary.append(f"{name}: {state}; {what} builds it")
+            diffs += difflib.unified_diff(
+                (export_file.old or "").splitlines(keepends=True),
+                export_file.text.splitlines(keepends=True),
+                fromfile=f"{name} (on disk)" if export_file.old is not None else "/dev/null",
+                tofile=f"{name} (built)",
+            )
+        for path in built.extra:
+            problems.append(f"{path}: extra: {what} does not produce it")
+            summary.append(f"{path}: extra: {what} does not produce it; delete it (the folder is the export's own)")
     return CheckReport(problems, summary, diffs)

@@ -11,6 +11,9 @@ other roles, ``nodeport`` on a control plane, or addresses for a source group no
 rules uses (``controlplane`` on a worker) are left out for that role. A setting under
 ``roles.<role>`` replaces the top-level one for that role and always applies (an error when it
 cannot). Paths (``profilesDir``, ``pruneFrom``, ``output``) are relative to the spec's folder.
+
+``exports`` lists other firewalls' files (``talospatch.export``) that ``build`` writes from the
+same spec, each into a folder of its own (``talospatch.export.fromspec``).
 """
 
 from __future__ import annotations
@@ -124,6 +127,47 @@ class Settings(_Model):
     )
 
 
+def _interface(value: str) -> None:
+    from talospatch.export.routed import check_interface
+
+    check_interface(value, "")
+
+
+Interface = Annotated[
+    str,
+    _checked(_interface),
+    WithJsonSchema({"type": "string", "description": "A pfSense/OPNsense interface key: lan, wan, opt1, ..."}),
+]
+# talospatch.export.TARGETS, for the schema without importing every target (a test keeps them equal).
+EXPORT_TARGETS = ("aws-terraform", "proxmox", "proxmox-terraform", "pfsense", "opnsense")
+# The export targets that take a router's options.
+ROUTED_TARGETS = ("pfsense", "opnsense")
+ROUTER_FIELDS = ("cluster_interface", "from_interfaces", "ntp_servers")
+
+
+class ExportSpec(_Model):
+    """One export that ``build`` writes beside the Talos patches and ``build --check`` compares."""
+
+    target: Annotated[
+        str,
+        WithJsonSchema({"type": "string", "enum": list(EXPORT_TARGETS)}),
+    ] = Field(description="aws-terraform, proxmox, proxmox-terraform, pfsense or opnsense (see `talospatch export`).")
+    output: str = Field(
+        description="Folder of the target's files, relative to the spec; only those files may be in it."
+    )
+    cluster_interface: Interface | None = Field(
+        None, description="pfsense/opnsense: the node VLAN's interface (default opt1)."
+    )
+    from_interfaces: tuple[Interface, ...] | None = Field(
+        None,
+        min_length=1,
+        description="pfsense/opnsense: where admins and other outside sources arrive (default [lan]).",
+    )
+    ntp_servers: tuple[HostOrSubnet, ...] | None = Field(
+        None, description="pfsense/opnsense: the NTP servers egress may reach (default: any)."
+    )
+
+
 class ClusterSpec(Settings):
     """A cluster's firewall: gen's options for every role, overrides per role, where to write."""
 
@@ -153,6 +197,11 @@ class ClusterSpec(Settings):
         None,
         description="The roles to build, each with settings that replace the top-level ones "
         "(default: controlplane and worker).",
+    )
+    exports: tuple[ExportSpec, ...] | None = Field(
+        None,
+        description="Other firewalls' files (AWS, Proxmox, pfSense, OPNsense) that build writes from the same "
+        "rules, each into its own folder, and build --check compares.",
     )
 
 
@@ -303,6 +352,13 @@ def _error_line(exc: ValidationError, path: str, marked: Marked) -> str:
         model: type[BaseModel] = ClusterSpec if not parent else Settings
         if len(parent) >= 2 and parent[0] == "extraRules":
             model = ProfileRule
+        if len(parent) == 2 and parent[0] == "exports":
+            if loc[-1] == "mergeInto":
+                return (
+                    f"{path}:{line}: {where}: a build writes the pfSense sections whole; merge them into "
+                    "a config.xml with talospatch export pfsense --merge-into BACKUP.xml"
+                )
+            model = ExportSpec
         valid = ", ".join(f.alias or n for n, f in model.model_fields.items())
         return f"{path}:{line}: {where}: unknown key; valid: {valid}"
     if err["type"] == "missing":
@@ -328,7 +384,45 @@ def parse_spec(text: str, path: str) -> LoadedSpec:
     catalog = Catalog.load(profiles_dir, f"{path}:{marked.line(('profilesDir',))}: profilesDir")
     loaded = LoadedSpec(path, spec, marked, catalog)
     _check_names(loaded)
+    _check_exports(loaded)
     return loaded
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _check_exports(loaded: LoadedSpec) -> None:
+    """Export targets, the router options only where they apply, and one folder of its own per export."""
+    from talospatch.export import TARGETS
+
+    patches = loaded.output_dir.resolve()
+    folders: list[tuple[str, Path]] = [("output", patches)]
+    for index, entry in enumerate(loaded.spec.exports or ()):
+        if entry.target not in TARGETS:
+            raise BadInput(
+                f"{loaded.at(('exports', index, 'target'))}: unknown export target {entry.target!r}; "
+                f"valid: {', '.join(sorted(TARGETS))}"
+            )
+        if entry.target not in ROUTED_TARGETS:
+            for name in ROUTER_FIELDS:
+                if getattr(entry, name) is not None:
+                    key = ExportSpec.model_fields[name].alias or name
+                    raise BadInput(
+                        f"{loaded.at(('exports', index, key))}: applies to the pfsense and opnsense targets only"
+                    )
+        here = (loaded.folder / entry.output).resolve()
+        where = loaded.at(("exports", index, "output"))
+        if _inside(Path(loaded.path).resolve(), here):
+            raise BadInput(f"{where}: {entry.output} holds the spec itself; give the export a folder of its own")
+        for key, folder in folders:
+            if here == folder or _inside(folder, here):
+                raise BadInput(
+                    f"{where}: {entry.output} holds the files of {key}; give each export a folder of its own"
+                )
+            if key != "output" and _inside(here, folder):
+                raise BadInput(f"{where}: {entry.output} is inside the folder of {key}")
+        folders.append((f"exports[{index}].output", here))
 
 
 def _check_names(loaded: LoadedSpec) -> None:

@@ -55,6 +55,12 @@ def build(specs: Specs = None, check: Check = False) -> None:
             sys.stdout.write(f"{line}\n")
         for extra in result.extra:
             warn(f"{extra}: no role of {path} produces it; delete it (build --check fails while it is there)")
+        for built in result.exports:
+            for extra in built.extra:
+                warn(
+                    f"{extra}: {built.key} ({built.target}) of {path} does not produce it; delete it "
+                    "(build --check fails while it is there)"
+                )
         if not any(f.patch.generated.guard_addresses for f in result.files):
             warn(
                 f"{path}: apply with talosctl ... --mode=try, so a mistake reverts after a minute instead of "

@@ -1,19 +1,29 @@
-"""``talospatch export TARGET``: the same requirements for another firewall in the cluster's path."""
+"""``talospatch export TARGET``: the same requirements for another firewall in the cluster's path.
+
+The cluster comes from gen's options (``--subnet`` ...) or, when none is given, from a
+cluster spec (``--spec FILE``, default ``./talospatch.yaml``), as ``build`` reads it.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from talospatch.cli.app import app, warn
-from talospatch.cli.params import LABELS, command_line, gen_options
+from talospatch.cli.params import GEN_OPTIONS, LABELS, command_line, gen_options
 from talospatch.errors import BadInput
-from talospatch.options import GenOptions
+from talospatch.options import GenOptions, Labels
+
+if TYPE_CHECKING:  # not imported at start-up (pydantic)
+    from talospatch.export.cluster import RoleInput
+    from talospatch.profiles import Catalog
 
 ROUTED = ("pfsense", "opnsense")
+SPEC_FILE = "talospatch.yaml"  # talospatch.spec.SPEC_FILE, without importing pydantic at start-up
 
 Target = Annotated[
     str,
@@ -51,6 +61,14 @@ MergeInto = Annotated[
         help="pfsense: rewrite only talospatch's rules and aliases in this exported config.xml; prints the result.",
     ),
 ]
+SpecFile = Annotated[
+    str | None,
+    typer.Option(
+        "--spec",
+        metavar="FILE",
+        help=f"The cluster spec to export (default ./{SPEC_FILE} when no cluster option such as --subnet is given).",
+    ),
+]
 CurrentRules = Annotated[
     str | None,
     typer.Option(
@@ -72,12 +90,17 @@ def export(
     ntp_server: NtpServers = None,
     merge_into: MergeInto = None,
     current_rules: CurrentRules = None,
+    spec: SpecFile = None,
 ) -> None:
     """Write another firewall (AWS security groups, Proxmox, pfSense, OPNsense) from the same profiles."""
     from talospatch import output
     from talospatch.export import TARGETS, build_cluster
     from talospatch.export import export as render_target
     from talospatch.patchfiles import read_text
+
+    given = [option.flag for option in GEN_OPTIONS if getattr(opts, option.field)]
+    if spec is not None and given:
+        raise BadInput(f"give --spec {spec} or the cluster's options ({given[0]} ...), not both")
 
     routed_given = [
         flag
@@ -98,36 +121,69 @@ def export(
     if target in TARGETS and output_dir is None and not single:
         raise typer.BadParameter(f"{target} writes several files: give --output-dir DIR", param_hint="--output-dir")
 
-    if target in ROUTED:
-        interface = cluster_interface or "opt1"
-        sources = tuple(from_interface or ("lan",))
-        ntp = tuple(ntp_server or ())
+    labels: Labels = LABELS
+    catalog: Catalog | None = None
+    per_role: Mapping[str, RoleInput] | None = None
+    command: Callable[[GenOptions], str] = command_line
+    where = ""  # the spec, in messages about the cluster
+    if not given:
+        from talospatch.export.fromspec import cluster_request
+        from talospatch.spec import load_spec
+
+        path = spec if spec is not None else SPEC_FILE
+        if spec is None and not Path(path).exists():
+            raise BadInput(
+                f"{path}: no such file; give --spec FILE (a cluster spec) or the cluster's options (--subnet CIDR ...)"
+            )
+        request = cluster_request(load_spec(path))
+        opts, labels, catalog, per_role, command = (
+            request.options,
+            request.labels,
+            request.catalog,
+            request.roles,
+            request.command,
+        )
+        where = f"{path}: "
+
+    backup = None
+    if merge_into is not None:
+        try:
+            backup = Path(merge_into).read_bytes()
+        except OSError as exc:
+            raise BadInput(f"--merge-into {merge_into}: cannot read: {exc.strerror}") from None
+    current = None if current_rules is None else read_text(current_rules)
+    interface = cluster_interface or "opt1"
+    sources = tuple(from_interface or ("lan",))
+    ntp = tuple(ntp_server or ())
+    try:
         if target == "pfsense":
             from talospatch.export import pfsense
 
-            if merge_into is not None:
-                backup = Path(merge_into)
-                try:
-                    data = backup.read_bytes()
-                except OSError as exc:
-                    raise BadInput(f"--merge-into {merge_into}: cannot read: {exc.strerror}") from None
+            if backup is not None:
                 result = pfsense.merge(
-                    data,
+                    backup,
                     opts,
-                    backup_name=merge_into,
+                    backup_name=str(merge_into),
                     cluster_interface=interface,
                     from_interfaces=sources,
                     ntp_servers=ntp,
-                    labels=LABELS,
+                    catalog=catalog,
+                    labels=labels,
+                    per_role=per_role,
                 )
             else:
                 result = pfsense.pfsense(
-                    opts, cluster_interface=interface, from_interfaces=sources, ntp_servers=ntp, labels=LABELS
+                    opts,
+                    cluster_interface=interface,
+                    from_interfaces=sources,
+                    ntp_servers=ntp,
+                    catalog=catalog,
+                    labels=labels,
+                    per_role=per_role,
                 )
-        else:
+        elif target == "opnsense":
             from talospatch.export import opnsense
 
-            current = None if current_rules is None else read_text(current_rules)
             result = opnsense.opnsense(
                 opts,
                 cluster_interface=interface,
@@ -135,12 +191,17 @@ def export(
                 ntp_servers=ntp,
                 current_rules=current,
                 current_name=current_rules or "",
-                labels=LABELS,
+                catalog=catalog,
+                labels=labels,
+                per_role=per_role,
             )
-    else:
-        result = render_target(target, build_cluster(opts, labels=LABELS, command=command_line))
+        else:
+            cluster = build_cluster(opts, catalog, labels=labels, command=command, per_role=per_role)
+            result = render_target(target, cluster)
+    except BadInput as exc:
+        raise BadInput(f"{where}{exc}") from None
     for message in result.warnings:
-        warn(message)
+        warn(f"{where}{message}")
     if output_dir is None:
         (text,) = result.files.values()
         # A merged config.xml keeps its own line endings: write bytes, untranslated.

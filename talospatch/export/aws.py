@@ -220,7 +220,7 @@ def render_terraform(cluster: Cluster) -> Export:
                 )
             )
     # gen's "no --controlplane" warning is about CIDRs; here controlplane is a security group.
-    warnings = [w for w in cluster.warnings if "no --controlplane:" not in w]
+    warnings = [w for w in cluster.warnings if f"no {cluster.labels('controlplane')}:" not in w]
     for role in cluster.roles:
         sg = SG_NAME[role.role]
         blocks.append(

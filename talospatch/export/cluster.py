@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,6 +99,8 @@ class Cluster:
     defaulted: frozenset[str]
     egress: tuple[Egress, ...] = EGRESS
     warnings: tuple[str, ...] = ()
+    # How the options are named in messages (gen's flags, a spec's keys).
+    labels: Labels = FIELD_NAMES
 
     def role(self, name: str) -> RoleRules:
         for role in self.roles:
@@ -143,6 +145,15 @@ class Target:
     single_file: bool = field(default=False)
 
 
+@dataclass(frozen=True)
+class RoleInput:
+    """One role's own gen request (a cluster spec's role), used instead of its share of the cluster options."""
+
+    options: GenOptions
+    catalog: Catalog
+    labels: Labels
+
+
 def role_options(opts: GenOptions, role: str, catalog: Catalog, labels: Labels = FIELD_NAMES) -> GenOptions:
     """One role's options: the add-ons and group options that apply to it."""
     # An add-on limited to some roles (etcd-metrics, nodeport) goes to those roles only.
@@ -179,11 +190,14 @@ def build_cluster(
     *,
     labels: Labels = FIELD_NAMES,
     command: Callable[[GenOptions], str] | None = None,
+    per_role: Mapping[str, RoleInput] | None = None,
 ) -> Cluster:
     """Expand every role from ``opts`` (its role is ignored). Raises ``BadInput`` as ``gen`` does.
 
     ``command`` turns a role's normalized options into the line that regenerates its Talos
-    patch, for the targets' headers.
+    patch, for the targets' headers. ``per_role`` (a cluster spec's) gives each role its own
+    request instead; ``opts`` then holds the addresses of every source group, the same for
+    every role (``talospatch.export.fromspec``).
     """
     if catalog is None:
         catalog = Catalog.load(opts.profiles_dir, labels("profiles_dir"))
@@ -194,7 +208,11 @@ def build_cluster(
     warnings: list[str] = []
     used: set[str] = set()
     for role in ROLES:
-        generated = expand(role_options(opts, role, catalog, labels), catalog, labels)
+        if per_role is not None:
+            own = per_role[role]
+            generated = expand(own.options, own.catalog, own.labels)
+        else:
+            generated = expand(role_options(opts, role, catalog, labels), catalog, labels)
         rules = []
         for rule in generated.rules:
             doc = rule.document
@@ -229,4 +247,4 @@ def build_cluster(
     )
     order = ("nodes", *GROUP_FIELDS, "any")
     ordered = tuple(Source(g, groups[g]) for g in order if g in groups)
-    return Cluster(opts, tuple(roles), ordered, defaulted, EGRESS, tuple(warnings))
+    return Cluster(opts, tuple(roles), ordered, defaulted, EGRESS, tuple(warnings), labels)

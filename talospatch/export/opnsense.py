@@ -18,10 +18,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Mapping
 
 from talospatch.errors import BadInput
 from talospatch.expand import GenOptions
-from talospatch.export.cluster import Export
+from talospatch.export.cluster import Export, RoleInput
 from talospatch.export.routed import (
     TAG,
     address_text,
@@ -72,6 +73,7 @@ def opnsense(
     current_name: str = "CURRENT.csv",
     catalog: Catalog | None = None,
     labels: Labels = FIELD_NAMES,
+    per_role: Mapping[str, RoleInput] | None = None,
 ) -> Export:
     """``opnsense-aliases.json``, ``opnsense-rules.csv`` and ``opnsense-not-enforced.txt``.
 
@@ -87,7 +89,7 @@ def opnsense(
     sources = tuple(dict.fromkeys(check_interface(i, "--from-interface") for i in from_interfaces))
     if not sources:
         raise BadInput("--from-interface: give at least one interface the admins' traffic arrives on")
-    routed = plan(options, ntp_servers=ntp_servers, catalog=catalog, labels=labels)
+    routed = plan(options, ntp_servers=ntp_servers, catalog=catalog, labels=labels, per_role=per_role)
     last = first_sequence + len(routed.rules) - 1
     if first_sequence < 1 or last > SEQUENCE_MAX:
         raise BadInput(

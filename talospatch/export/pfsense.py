@@ -18,11 +18,12 @@ import html
 import ipaddress
 import re
 import xml.parsers.expat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from talospatch.errors import BadInput
 from talospatch.expand import GenOptions
-from talospatch.export.cluster import Export
+from talospatch.export.cluster import Export, RoleInput
 from talospatch.export.routed import (
     TAG,
     Alias,
@@ -162,13 +163,14 @@ def pfsense(
     ntp_servers: tuple[str, ...] = (),
     catalog: Catalog | None = None,
     labels: Labels = FIELD_NAMES,
+    per_role: Mapping[str, RoleInput] | None = None,
 ) -> Export:
     """``pfsense-aliases.xml`` and ``pfsense-filter.xml``: the two restore areas, whole.
 
     ``options`` are gen's cluster options (``role`` is ignored: both roles are exported).
     """
     cluster, sources = _options(cluster_interface, from_interfaces)
-    routed = plan(options, ntp_servers=ntp_servers, catalog=catalog, labels=labels)
+    routed = plan(options, ntp_servers=ntp_servers, catalog=catalog, labels=labels, per_role=per_role)
     unit, nl = "\t", "\n"
     rules = _rules(routed, cluster, sources, set())
     filter_lines = ['<?xml version="1.0"?>', "<filter>", *_comment_lines(routed, cluster, sources, unit, section=True)]
@@ -329,6 +331,7 @@ def merge(
     ntp_servers: tuple[str, ...] = (),
     catalog: Catalog | None = None,
     labels: Labels = FIELD_NAMES,
+    per_role: Mapping[str, RoleInput] | None = None,
 ) -> Export:
     """The user's ``config.xml`` with talospatch's rules, aliases and comment replaced.
 
@@ -341,7 +344,7 @@ def merge(
     Inserted lines take the file's indentation and line ends (CRLF stays CRLF).
     """
     cluster, sources = _options(cluster_interface, from_interfaces)
-    routed = plan(options, ntp_servers=ntp_servers, catalog=catalog, labels=labels)
+    routed = plan(options, ntp_servers=ntp_servers, catalog=catalog, labels=labels, per_role=per_role)
     try:
         backup.decode("utf-8")
     except UnicodeDecodeError as exc:

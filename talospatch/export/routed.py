@@ -13,14 +13,14 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from talospatch.addresses import dedupe, parse_network
 from talospatch.errors import BadInput
 from talospatch.expand import Generated, GenOptions, expand
-from talospatch.export.cluster import ROLES, role_options
+from talospatch.export.cluster import ROLES, RoleInput, role_options
 from talospatch.options import FIELD_NAMES, Labels
 from talospatch.profiles import Catalog
 from talospatch.talosdocs import L4, Network, PortRange
@@ -93,13 +93,19 @@ class RoutedPlan:
 
 
 def expand_roles(
-    options: GenOptions, catalog: Catalog | None = None, labels: Labels = FIELD_NAMES
+    options: GenOptions,
+    catalog: Catalog | None = None,
+    labels: Labels = FIELD_NAMES,
+    per_role: Mapping[str, RoleInput] | None = None,
 ) -> dict[str, Generated]:
     """Each role's rules from one set of cluster options (``options.role`` is ignored).
 
     Add-ons and source options are given to the roles they apply to only, as for every
-    export target (``talospatch.export.cluster.role_options``).
+    export target (``talospatch.export.cluster.role_options``). ``per_role`` (a cluster
+    spec's) gives each role its own request instead.
     """
+    if per_role is not None:
+        return {role: expand(per_role[role].options, per_role[role].catalog, per_role[role].labels) for role in ROLES}
     catalog = catalog if catalog is not None else Catalog.load(options.profiles_dir)
     return {role: expand(role_options(options, role, catalog, labels), catalog, labels) for role in ROLES}
 
@@ -140,13 +146,14 @@ def plan(
     ntp_servers: tuple[str, ...] = (),
     catalog: Catalog | None = None,
     labels: Labels = FIELD_NAMES,
+    per_role: Mapping[str, RoleInput] | None = None,
 ) -> RoutedPlan:
     """Sort the cluster's rules into what a router enforces and what it never sees."""
-    roles = expand_roles(options, catalog, labels)
-    nodes = tuple(_addresses(options.subnets, "--subnet", allow_address=False))
+    expanded = expand_roles(options, catalog, labels, per_role)
+    nodes = tuple(_addresses(options.subnets, labels("subnets"), allow_address=False))
     ntp = tuple(_addresses(ntp_servers, "--ntp-server", allow_address=True))
     warnings: list[str] = []
-    for role, generated in roles.items():
+    for role, generated in expanded.items():
         for warning in generated.warnings:
             line = f"{role}: {warning}"
             if line not in warnings:
@@ -168,19 +175,19 @@ def plan(
         ("controlplane", "controlplane", options.controlplane, "control-plane nodes"),
         ("worker", "workers", options.workers, "worker nodes"),
     ):
-        given = _addresses(option, f"--{group}", allow_address=True)
+        given = _addresses(option, labels(group), allow_address=True)
         if given:
             destinations[role] = (alias(group, given, label), _families(given))
         else:
             destinations[role] = (nodes_alias, _families(nodes))
             if role == "worker":
                 warnings.append(
-                    "no --workers: rules towards workers name the whole node subnet, control planes included"
+                    f"no {labels('workers')}: rules towards workers name the whole node subnet, control planes included"
                 )
 
     rules: list[RoutedRule] = []
     unenforced: list[Unenforced] = []
-    for role, generated in roles.items():
+    for role, generated in expanded.items():
         destination, dest_families = destinations[role]
         for generated_rule in generated.rules:
             doc = generated_rule.document
