@@ -179,13 +179,16 @@ def expand(opts: GenOptions, catalog: Catalog | None = None, labels: Labels = FI
     owner: dict[str, LoadedProfile] = {}
     used_groups: set[str] = set()
     warnings: list[str] = []
+    collapsed: dict[tuple[str, ...], list[Network]] = {}
     for loaded in selected:
         for entry in loaded.profile.rules:
             if entry.tunnel is not None and entry.tunnel not in tunnels:
                 continue
             used_groups.update(entry.from_)
             by_group = [(g, sources.groups[g]) for g in entry.from_ if sources.groups[g]]
-            cidrs = collapse([n for _, nets in by_group for n in nets])
+            if entry.from_ not in collapsed:  # many rules share their groups
+                collapsed[entry.from_] = collapse([n for _, nets in by_group for n in nets])
+            cidrs = collapsed[entry.from_]
             if not cidrs:
                 missing = ", ".join(entry.from_)
                 warnings.append(
