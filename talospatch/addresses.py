@@ -41,7 +41,7 @@ def parse_network(text: str, option: str, *, allow_address: bool) -> Network:
     max_len = address.max_prefixlen
     if not (prefix_text.isascii() and prefix_text.isdigit()) or int(prefix_text) > max_len:
         raise BadInput(f"{option} {text!r}: prefix length must be 0-{max_len} for IPv{address.version}")
-    network = ipaddress.ip_network(f"{address}/{int(prefix_text)}", strict=False)
+    network = ipaddress.ip_network((address, int(prefix_text)), strict=False)
     if network.network_address != address:
         raise BadInput(f"{option} {text!r} has host bits set; did you mean {network}?")
     return network
