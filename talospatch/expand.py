@@ -12,9 +12,10 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from talospatch.addresses import IPAddress, address_order, collapse, dedupe, parse_address, parse_network
+from talospatch.compact import group_rules, shared_document
 from talospatch.errors import BadInput
 from talospatch.options import ALL_TUNNELS, DEFAULT_CNI, DEFAULT_POD_SUBNET, FIELD_NAMES, GenOptions, Labels
-from talospatch.profiles import Catalog, LoadedProfile, ProfileRule
+from talospatch.profiles import GROUPS, Catalog, LoadedProfile, ProfileRule
 from talospatch.talosdocs import (
     L4,
     Firewall,
@@ -24,7 +25,7 @@ from talospatch.talosdocs import (
     RuleConfig,
 )
 
-__all__ = ["Generated", "GeneratedRule", "GenOptions", "Sources", "expand"]
+__all__ = ["Generated", "GeneratedDocument", "GeneratedRule", "GenOptions", "Sources", "expand"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,25 @@ class GeneratedRule:
 
 
 @dataclass(frozen=True)
+class GeneratedDocument:
+    """One NetworkRuleConfig of the output and the services it carries: one, or with
+    ``compact`` every service of its protocol and sources."""
+
+    document: RuleConfig
+    rules: tuple[GeneratedRule, ...]
+
+    @property
+    def shared(self) -> bool:
+        return len(self.rules) > 1
+
+    @property
+    def source_groups(self) -> list[tuple[str, list[Network]]]:
+        """The source groups of its services, each once, in the order of ``GROUPS``."""
+        groups = {group: nets for rule in self.rules for group, nets in rule.sources}
+        return [(group, groups[group]) for group in GROUPS if group in groups]
+
+
+@dataclass(frozen=True)
 class Generated:
     """The documents of one role, with what a reviewer needs beside them.
 
@@ -56,7 +76,10 @@ class Generated:
     """
 
     options: GenOptions
+    # One per profile entry and protocol: what explain lists and the lockout guard reads.
     rules: list[GeneratedRule]
+    # What the patch holds: one per rule, or with ``compact`` one per protocol and sources.
+    documents: list[GeneratedDocument]
     warnings: list[str] = field(default_factory=list)
     # The role's management ports that the lockout guard checks, and the addresses
     # (``guard_from``) that must keep reaching them.
@@ -67,7 +90,7 @@ class Generated:
 
     @property
     def firewall(self) -> Firewall:
-        return Firewall("block", tuple(r.document for r in self.rules))
+        return Firewall("block", tuple(d.document for d in self.documents))
 
 
 # The source groups that an option feeds, to reject options that change nothing.
@@ -237,7 +260,16 @@ def expand(opts: GenOptions, catalog: Catalog | None = None, labels: Labels = FI
             "so talosctl and kubectl work only from inside the node subnet"
         )
 
-    firewall = Firewall("block", tuple(r.document for r in rules))
+    if opts.compact:
+        shares = group_rules([r.document for r in rules])
+        members = [[rules[i] for i in share] for share in shares]
+        documents = [
+            GeneratedDocument(shared_document([(r.document, [g for g, _ in r.sources]) for r in m], GROUPS), tuple(m))
+            for m in members
+        ]
+    else:
+        documents = [GeneratedDocument(r.document, (r,)) for r in rules]
+    firewall = Firewall("block", tuple(d.document for d in documents))
     try:
         firewall.check()
     except ValueError as exc:  # a profile combination Talos would reject
@@ -247,6 +279,7 @@ def expand(opts: GenOptions, catalog: Catalog | None = None, labels: Labels = FI
     return Generated(
         _normal_form(opts, sources, selected[1], tunnels, guard_addresses),
         rules,
+        documents,
         warnings,
         # apid is on every Talos node: a custom role without a list still guards it.
         lockout_ports=selected[0].profile.lockout or ((50000, "tcp"),),

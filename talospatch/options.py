@@ -35,6 +35,8 @@ class GenOptions:
     nodeport_from: tuple[str, ...] = ()
     nodeport: bool = False
     addons: tuple[str, ...] = ()
+    # One document per protocol and set of sources instead of one per service.
+    compact: bool = False
     profiles_dir: str | None = None
     # Addresses that must keep reaching the role's management ports (the lockout guard).
     guard_from: tuple[str, ...] = ()

@@ -633,6 +633,7 @@ PROFILE_OPTION_VALUES = {
     "--nodeport-from": OUTSIDER,
     "--nodeport": None,
     "--with": "hubble",
+    "--compact": None,
     "--profiles-dir": ".",
 }
 
