@@ -11,8 +11,6 @@ from dataclasses import dataclass
 
 from talospatch.errors import TalospatchError
 from talospatch.expand import Generated, expand
-from talospatch.guard import lockouts
-from talospatch.nft import NodeContext
 from talospatch.options import FIELD_NAMES, GenOptions, Labels
 from talospatch.profiles import Catalog
 from talospatch.render import render
@@ -42,6 +40,10 @@ def make_patch(
     """
     generated = expand(opts, catalog, labels)
     if generated.guard_addresses:
+        # The guard compiles the ruleset (nft, reach): imported only when there is an address to guard.
+        from talospatch.guard import lockouts
+        from talospatch.nft import NodeContext
+
         problems = lockouts(generated, NodeContext(pod_subnets=generated.pod_subnets), labels)
         if problems:
             return Patch(generated, tuple(problems), "")
