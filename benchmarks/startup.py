@@ -20,7 +20,14 @@ CASES = {
     "talospatch --help": [sys.executable, "-m", "talospatch", "--help"],
     "talospatch gen --help": [sys.executable, "-m", "talospatch", "gen", "--help"],
     "talospatch gen (worker)": [
-        sys.executable, "-m", "talospatch", "gen", "--role", "worker", "--subnet", "192.168.30.0/24",
+        sys.executable,
+        "-m",
+        "talospatch",
+        "gen",
+        "--role",
+        "worker",
+        "--subnet",
+        "192.168.30.0/24",
     ],
 }
 

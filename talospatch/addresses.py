@@ -71,7 +71,9 @@ def _collapse_family(networks: list[Network], bits: int, make: type[Network]) ->
     What ``ipaddress.collapse_addresses`` returns, computed on integers: merge the
     networks' address intervals, then cut each interval into the largest aligned blocks.
     """
-    intervals = sorted((int(n.network_address), int(n.broadcast_address)) for n in networks)
+    # The given networks by (address, prefix length): a block that is one of them is reused.
+    given = {(int(n.network_address), n.prefixlen): n for n in networks}
+    intervals = sorted((lo, lo | ((1 << (bits - length)) - 1)) for lo, length in given)
     merged: list[list[int]] = []
     for lo, hi in intervals:
         if merged and lo <= merged[-1][1] + 1:
@@ -85,7 +87,8 @@ def _collapse_family(networks: list[Network], bits: int, make: type[Network]) ->
             size = (lo & -lo).bit_length() - 1 if lo else bits
             while lo + (1 << size) - 1 > hi:
                 size -= 1
-            out.append(make((lo, bits - size)))
+            block = (lo, bits - size)
+            out.append(given.get(block) or make(block))
             lo += 1 << size
     return out
 

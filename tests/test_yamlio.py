@@ -97,3 +97,16 @@ def test_except_and_ranges_are_written_as_ruamel_writes_them() -> None:
     }
     assert yamlio.dump(data) == yamlio._dump_ruamel(data)
     assert '- "2379-2380"' in yamlio.dump(data)
+
+
+def test_documents_are_read_as_yaml_1_2_whatever_the_directive() -> None:
+    text = "a: yes\nb: off\nc: 010\nd: 50000\ne: '80'\n"
+    expected = {"a": "yes", "b": "off", "c": 10, "d": 50000, "e": "80"}
+    assert yamlio.load_one(text, "t") == expected
+    assert yamlio.load_one("%YAML 1.1\n---\n" + text, "t") == expected
+
+
+def test_loading_uses_the_c_parser() -> None:
+    from ruamel.yaml.cyaml import CParser
+
+    assert yamlio._loader().Parser is CParser
