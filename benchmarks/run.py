@@ -61,6 +61,8 @@ def _run(command: list[str], env: dict[str, str] | None = None) -> float:
 STARTUP_CASES: dict[str, tuple[list[str], dict[str, str] | None]] = {
     "floor: typer + YAML + BaseModel": ([PY, "-c", FLOOR], None),
     "talospatch gen --role worker": ([*CLI, "gen", "--role", "worker", "--subnet", SUBNET], None),
+    # What building and using a single pydantic model adds to the floor (gen uses seven).
+    "floor + one pydantic model": ([PY, "-c", FLOOR + "\nclass M(BaseModel):\n    a: int = 0\nM(a=1)"], None),
     "import typer": ([PY, "-c", "import typer"], None),
     "talospatch --help": ([*CLI, "--help"], None),
     "talospatch gen --help": ([*CLI, "gen", "--help"], None),
@@ -69,6 +71,7 @@ STARTUP_CASES: dict[str, tuple[list[str], dict[str, str] | None]] = {
 # Each command and the floor it is measured against.
 RATIOS = {
     "talospatch gen --role worker": "floor: typer + YAML + BaseModel",
+    "floor + one pydantic model": "floor: typer + YAML + BaseModel",
     "talospatch --help": "import typer",
     "talospatch gen --help": "import typer",
     "completion (gen --ro<TAB>)": "import typer",

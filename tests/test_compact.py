@@ -329,3 +329,25 @@ def test_the_kernel_gives_the_same_verdict_in_both_layouts(netns: None, role: st
     ]
     assert any(kernel[0]) and not all(kernel[0])
     assert not mismatches, "\n".join(mismatches)
+
+
+QUERY = ["--role", "controlplane", "--subnet", SUBNET4, "--controlplane", "192.168.30.11", "--admin", ADMIN]
+
+
+def test_query_with_compact_prints_the_same_verdicts(capsys: pytest.CaptureFixture[str]) -> None:
+    probes = ["--from", "192.168.30.11", "--from", "203.0.113.9", "--port", "2379/tcp", "--port", "4240/tcp"]
+    per_service = run(capsys, "query", *QUERY, *probes)
+    compact = run(capsys, "query", *QUERY, *probes, "--compact")
+    assert per_service.code == compact.code == 1  # the outside address is dropped
+    assert per_service.err == compact.err == ""
+    table = compact.out.split("\n\n")[0]
+    assert table == per_service.out.split("\n\n")[0]
+    assert "allowed: tcp-from-controlplane (192.168.30.11/32)" in compact.out
+
+
+def test_nft_with_compact_prints_fewer_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    node = ["--node-ip", "192.168.30.11", "--tunnel", "both"]
+    per_service = ok(run(capsys, "nft", *QUERY, *node)).out
+    compact = ok(run(capsys, "nft", *QUERY, *node, "--compact")).out
+    assert compact.count(" dport ") < per_service.count(" dport ")
+    assert "tcp dport { 2379-2380, 10257, 10259 } counter accept" in compact
