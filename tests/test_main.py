@@ -23,7 +23,7 @@ def test_a_command_runs_with_fewer_collections(
     monkeypatch.setattr(talospatch.patch, "make_patch", recording)
     before = gc.get_threshold()
     ok(run(capsys, "gen", "--role", "worker", "--subnet", "192.168.30.0/24"))
-    assert seen == [(100_000, *before[1:])]
+    assert seen == [(10_000, *before[1:])]
     assert gc.get_threshold() == before
 
 

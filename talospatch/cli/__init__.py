@@ -40,7 +40,7 @@ def _fewer_collections() -> Iterator[None]:
     while the command runs; the collector still runs, so memory stays flat over many clusters.
     """
     before = gc.get_threshold()
-    gc.set_threshold(100_000, *before[1:])
+    gc.set_threshold(10_000, *before[1:])
     try:
         yield
     finally:
