@@ -8,6 +8,7 @@ it and why.
 
 from __future__ import annotations
 
+import functools
 import textwrap
 
 from talospatch.expand import Generated, GeneratedDocument, GeneratedRule
@@ -19,11 +20,18 @@ WIDTH = 92
 
 def _comment(text: str, indent: str = "", hanging: str | None = None) -> list[str]:
     """``text`` wrapped into comment lines at ``indent``; later lines at ``hanging`` if given."""
+    return list(_wrapped(text, indent, hanging))
+
+
+# Every patch repeats the "why" and "source" lines of the profile entries it uses: wrap each
+# text once (a build of many clusters spent an eighth of its time here).
+@functools.lru_cache(maxsize=1024)
+def _wrapped(text: str, indent: str, hanging: str | None) -> tuple[str, ...]:
     if hanging is None:
         lines = textwrap.wrap(text, WIDTH - 2 - len(indent), break_on_hyphens=False)
-        return [f"# {indent}{line}".rstrip() for line in lines]
+        return tuple(f"# {indent}{line}".rstrip() for line in lines)
     lines = textwrap.wrap(text, WIDTH - 2, initial_indent=indent, subsequent_indent=hanging, break_on_hyphens=False)
-    return [f"# {line}".rstrip() for line in lines]
+    return tuple(f"# {line}".rstrip() for line in lines)
 
 
 def _sources(sources: list[tuple[str, list[Network]]]) -> str:
