@@ -89,7 +89,11 @@ def _dump_ruamel(data: dict[str, Any]) -> str:
 # Strings every YAML reader takes as plain strings, and ruamel writes unquoted: a word of
 # letters, digits and ``._/-`` that starts with a letter (rule names, kinds, protocols), or
 # a CIDR. Words that a YAML 1.1 reader takes as booleans or null are left to ruamel.
-_PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9._/-]{0,99}|[0-9A-Fa-f:.]{2,45}/[0-9]{1,3}")
+_PLAIN = re.compile(
+    r"[A-Za-z][A-Za-z0-9._/-]{0,99}"  # a word
+    r"|[0-9]{1,3}(?:\.[0-9]{1,3}){3}/[0-9]{1,2}"  # an IPv4 CIDR
+    r"|[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){1,7}(?::[0-9]{1,3}(?:\.[0-9]{1,3}){3})?/[0-9]{1,3}"  # an IPv6 CIDR
+)
 _SPECIAL = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
 
 

@@ -34,6 +34,7 @@ KEY = st.from_regex(r"[A-Za-z][A-Za-z0-9._/-]{0,20}", fullmatch=True)
 PLAIN = st.one_of(
     st.integers(min_value=0, max_value=65535),
     st.from_regex(r"[A-Za-z][A-Za-z0-9._/-]{0,99}", fullmatch=True),
+    st.from_regex(yamlio._PLAIN, fullmatch=True),
     st.from_regex(r"[0-9A-Fa-f:.]{2,45}/[0-9]{1,3}", fullmatch=True),
     st.from_regex(r"[0-9]{1,5}-[0-9]{1,5}", fullmatch=True),
 )
