@@ -12,9 +12,10 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from talospatch.addresses import IPAddress, address_order, collapse, dedupe, parse_address, parse_network
+from talospatch.compact import group_rules, shared_document
 from talospatch.errors import BadInput
 from talospatch.options import ALL_TUNNELS, DEFAULT_CNI, DEFAULT_POD_SUBNET, FIELD_NAMES, GenOptions, Labels
-from talospatch.profiles import Catalog, LoadedProfile, ProfileRule
+from talospatch.profiles import GROUPS, Catalog, LoadedProfile, ProfileRule
 from talospatch.talosdocs import (
     L4,
     Firewall,
@@ -25,7 +26,7 @@ from talospatch.talosdocs import (
 )
 from talospatch.versions import DEFAULT_VERSION, TalosVersion, parse_talos_version
 
-__all__ = ["GenOptions", "Generated", "GeneratedRule", "Sources", "expand"]
+__all__ = ["GenOptions", "Generated", "GeneratedDocument", "GeneratedRule", "Sources", "expand"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,25 @@ class GeneratedRule:
 
 
 @dataclass(frozen=True)
+class GeneratedDocument:
+    """One NetworkRuleConfig of the output and the services it carries: one, or with
+    ``compact`` every service of its protocol and sources."""
+
+    document: RuleConfig
+    rules: tuple[GeneratedRule, ...]
+
+    @property
+    def shared(self) -> bool:
+        return len(self.rules) > 1
+
+    @property
+    def source_groups(self) -> list[tuple[str, list[Network]]]:
+        """The source groups of its services, each once, in the order of ``GROUPS``."""
+        groups = {group: nets for rule in self.rules for group, nets in rule.sources}
+        return [(group, groups[group]) for group in GROUPS if group in groups]
+
+
+@dataclass(frozen=True)
 class Generated:
     """The documents of one role, with what a reviewer needs beside them.
 
@@ -57,7 +77,10 @@ class Generated:
     """
 
     options: GenOptions
+    # One per profile entry and protocol: what explain lists and the lockout guard reads.
     rules: list[GeneratedRule]
+    # What the patch holds: one per rule, or with ``compact`` one per protocol and sources.
+    documents: list[GeneratedDocument]
     warnings: list[str] = field(default_factory=list)
     # The role's management ports that the lockout guard checks, and the addresses
     # (``guard_from``) that must keep reaching them.
@@ -72,7 +95,7 @@ class Generated:
 
     @property
     def firewall(self) -> Firewall:
-        return Firewall("block", tuple(r.document for r in self.rules))
+        return Firewall("block", tuple(d.document for d in self.documents))
 
 
 # The source groups that an option feeds (group -> GenOptions field), to reject options that
@@ -299,13 +322,16 @@ def expand(opts: GenOptions, catalog: Catalog | None = None, labels: Labels = FI
     owner: dict[str, LoadedProfile] = {}
     used_groups: set[str] = set()
     warnings: list[str] = []
+    collapsed: dict[tuple[str, ...], list[Network]] = {}
     for loaded in selected:
         for entry in loaded.profile.rules:
             if entry.tunnel is not None and entry.tunnel not in tunnels:
                 continue
             used_groups.update(entry.from_)
             by_group = [(g, sources.groups[g]) for g in entry.from_ if sources.groups[g]]
-            cidrs = collapse([n for _, nets in by_group for n in nets])
+            if entry.from_ not in collapsed:  # many rules share their groups
+                collapsed[entry.from_] = collapse([n for _, nets in by_group for n in nets])
+            cidrs = collapsed[entry.from_]
             if not cidrs:
                 missing = ", ".join(entry.from_)
                 warnings.append(
@@ -365,7 +391,16 @@ def expand(opts: GenOptions, catalog: Catalog | None = None, labels: Labels = FI
             "true) gets the worker-side rules too: NodePorts and the add-ons for workers"
         )
 
-    firewall = Firewall("block", tuple(r.document for r in rules))
+    if opts.compact:
+        shares = group_rules([r.document for r in rules])
+        members = [[rules[i] for i in share] for share in shares]
+        documents = [
+            GeneratedDocument(shared_document([(r.document, [g for g, _ in r.sources]) for r in m], GROUPS), tuple(m))
+            for m in members
+        ]
+    else:
+        documents = [GeneratedDocument(r.document, (r,)) for r in rules]
+    firewall = Firewall("block", tuple(d.document for d in documents))
     try:
         firewall.check()
     except ValueError as exc:  # a profile combination Talos would reject
@@ -377,6 +412,7 @@ def expand(opts: GenOptions, catalog: Catalog | None = None, labels: Labels = FI
     return Generated(
         _normal_form(opts, sources, selected[1], tunnels, guard_addresses, version.version),
         rules,
+        documents,
         warnings,
         # apid is on every Talos node: a custom role without a list still guards it.
         lockout_ports=selected[0].profile.lockout or ((50000, "tcp"),),

@@ -13,13 +13,18 @@ from talospatch.talosdocs import Network
 
 
 def rows(generated: Generated) -> list[list[str]]:
-    """One row per rule: rule, ports, protocol, allowed sources (groups and CIDRs), why."""
+    """One row per rule: rule, ports, protocol, allowed sources (groups and CIDRs), why.
+
+    A service that shares its document (``compact``) is named ``document (service rule)``.
+    """
     out = []
-    for rule in generated.rules:
-        doc = rule.document
-        sources = "; ".join(f"{group}: {', '.join(str(n) for n in nets)}" for group, nets in rule.sources)
-        ports = ", ".join(p.label for p in doc.ports)
-        out.append([doc.name, ports, doc.protocol, sources, rule.entry.why])
+    for document in generated.documents:
+        for rule in document.rules:
+            doc = rule.document
+            sources = "; ".join(f"{group}: {', '.join(str(n) for n in nets)}" for group, nets in rule.sources)
+            ports = ", ".join(p.label for p in doc.ports)
+            name = f"{document.document.name} ({doc.name})" if document.shared else doc.name
+            out.append([name, ports, doc.protocol, sources, rule.entry.why])
     return out
 
 

@@ -248,7 +248,7 @@ def fit_generated(
     and add the rewrites and the ENOBUFS warning to ``warnings``."""
     context = NodeContext(pod_subnets=generated.pod_subnets) if ctx is None else ctx
     fit = apply_version(generated.firewall, context, version)
-    documents = {rule.name: rule for rule in fit.firewall.rules}
-    rules = [dataclasses.replace(r, document=documents[r.document.name]) for r in generated.rules]
+    fitted = {rule.name: rule for rule in fit.firewall.rules}
+    documents = [dataclasses.replace(d, document=fitted[d.document.name]) for d in generated.documents]
     warnings = [*generated.warnings, *fit.changes, *fit.warnings]
-    return GeneratedFit(dataclasses.replace(generated, rules=rules, warnings=warnings), fit.changes)
+    return GeneratedFit(dataclasses.replace(generated, documents=documents, warnings=warnings), fit.changes)

@@ -44,6 +44,8 @@ class GenOptions:
     # add-ons apply to it and NodePorts are opened.
     converged: bool = False
     addons: tuple[str, ...] = ()
+    # One document per protocol and set of sources instead of one per service.
+    compact: bool = False
     profiles_dir: str | None = None
     # The Talos release the node runs (X.Y, X.Y.Z or main); None: the newest one known.
     talos_version: str | None = None

@@ -68,7 +68,7 @@ def make_patch(
     if generated.options.nodeport:
         selected.add("nodeport")
     plan = RemovalPlan(
-        generated=frozenset(r.document.name for r in generated.rules),
+        generated=frozenset(d.document.name for d in generated.documents),
         previous=previous,
         node_rules=tuple(rule_names(node_documents)),
         node_file=prune_label or opts.prune_from,

@@ -8,33 +8,69 @@ it and why.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import textwrap
 
-from talospatch.expand import Generated, GeneratedRule
+from talospatch.expand import Generated, GeneratedDocument, GeneratedRule
 from talospatch.removal import Tombstone
-from talospatch.talosdocs import API_VERSION, RULE_KIND, DefaultActionConfig
+from talospatch.talosdocs import API_VERSION, RULE_KIND, DefaultActionConfig, Network
 from talospatch.yamlio import dump
 
 WIDTH = 92
 
 
-def _comment(text: str, indent: str = "") -> list[str]:
-    lines = textwrap.wrap(text, WIDTH - 2 - len(indent), break_on_hyphens=False)
-    return [f"# {indent}{line}".rstrip() for line in lines]
+def _comment(text: str, indent: str = "", hanging: str | None = None) -> list[str]:
+    """``text`` wrapped into comment lines at ``indent``; later lines at ``hanging`` if given."""
+    return list(_wrapped(text, indent, hanging))
 
 
-def _sources(rule: GeneratedRule) -> str:
-    return "; ".join(f"{group} {', '.join(str(n) for n in nets)}" for group, nets in rule.sources)
+# Every patch repeats the "why" and "source" lines of the profile entries it uses: wrap each
+# text once (a build of many clusters spent an eighth of its time here).
+@functools.lru_cache(maxsize=1024)
+def _wrapped(text: str, indent: str, hanging: str | None) -> tuple[str, ...]:
+    if hanging is None:
+        lines = textwrap.wrap(text, WIDTH - 2 - len(indent), break_on_hyphens=False)
+        return tuple(f"# {indent}{line}".rstrip() for line in lines)
+    lines = textwrap.wrap(text, WIDTH - 2, initial_indent=indent, subsequent_indent=hanging, break_on_hyphens=False)
+    return tuple(f"# {line}".rstrip() for line in lines)
+
+
+def _sources(sources: list[tuple[str, list[Network]]]) -> str:
+    return "; ".join(f"{group} {', '.join(str(n) for n in nets)}" for group, nets in sources)
 
 
 def rule_comment(rule: GeneratedRule) -> list[str]:
     doc = rule.document
     ports = ", ".join(p.label for p in doc.ports)
     lines = [f"# {doc.name}: {rule.entry.service}, {ports}/{doc.protocol} ({rule.profile})"]
-    lines += _comment(f"from: {_sources(rule)}", "")
+    lines += _comment(f"from: {_sources(rule.sources)}", "")
     lines += _comment(f"why: {rule.entry.why}")
     lines += _comment(f"source: {rule.entry.source}")
     return lines
+
+
+def shared_comment(shared: GeneratedDocument) -> list[str]:
+    """A document of several services: who may reach it, then each service, why and source."""
+    doc = shared.document
+    ports = ", ".join(p.label for p in doc.ports)
+    lines = [f"# {doc.name}: {len(shared.rules)} services, {ports}/{doc.protocol}"]
+    lines += _comment(f"from: {_sources(shared.source_groups)}")
+    for rule in shared.rules:
+        own = ", ".join(p.label for p in rule.document.ports)
+        lines += _comment(
+            f"- {rule.document.name}: {rule.entry.service}, {own}/{doc.protocol} ({rule.profile})", "", "  "
+        )
+        lines += _comment(f"why: {rule.entry.why}", "  ", "    ")
+        lines += _comment(f"source: {rule.entry.source}", "  ", "    ")
+    return lines
+
+
+def document_comment(document: GeneratedDocument) -> list[str]:
+    if document.shared:
+        return shared_comment(document)
+    # The output document: fitted to the Talos release, its ports may differ from the entry's.
+    return rule_comment(dataclasses.replace(document.rules[0], document=document.document))
 
 
 def header(command: str, notes: list[str]) -> list[str]:
@@ -60,14 +96,14 @@ def default_comment() -> list[str]:
 
 
 def render(generated: Generated, command: str) -> str:
-    """The patch: a NetworkDefaultActionConfig, then one NetworkRuleConfig per rule.
+    """The patch: a NetworkDefaultActionConfig, then the NetworkRuleConfig documents.
 
     ``command`` is what regenerates it, shown in the header.
     """
     parts = ["\n".join([*header(command, generated.notes), *default_comment()]) + "\n"]
     parts[0] += dump(DefaultActionConfig(ingress="block").to_yaml())
-    for rule in generated.rules:
-        parts.append("\n".join(rule_comment(rule)) + "\n" + dump(rule.document.to_yaml()))
+    for document in generated.documents:
+        parts.append("\n".join(document_comment(document)) + "\n" + dump(document.document.to_yaml()))
     return "---\n".join(parts)
 
 

@@ -111,6 +111,11 @@ class Settings(_Model):
         None, description="Control planes run workloads: NodePorts and worker add-ons on them too."
     )
     addons: tuple[str, ...] | None = Field(None, description="Add-on profiles.")
+    compact: bool | None = Field(
+        None,
+        description="One NetworkRuleConfig per protocol and set of sources (fewer nftables rules on the node); "
+        "switching layouts deletes the other layout's documents.",
+    )
     extra_rules: tuple[ProfileRule, ...] | None = Field(
         None, description=f"Rules in the profile format: an add-on defined inline (named {EXTRA_RULES})."
     )
@@ -322,6 +327,7 @@ class LoadedSpec:
             addons=tuple(addons),
             nodeport=nodeport,
             converged=converged,
+            compact=bool(take("compact")),
             profiles_dir=self.relative(self.spec.profiles_dir) if self.spec.profiles_dir is not None else None,
             guard_from=tuple(take("guard_from") or ()),
             prune_from=self.relative(prune) if prune is not None else None,

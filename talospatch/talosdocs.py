@@ -13,6 +13,7 @@ delete`` removes a document).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -125,9 +126,16 @@ def parse_prefix(value: object) -> Network:
     if not isinstance(value, str) or "/" not in value:
         raise ValueError(f"invalid prefix: {value!r} (want a CIDR such as 192.168.0.0/16)")
     try:
-        return ipaddress.ip_network(value, strict=False)
+        return _prefix(value)
     except ValueError:
         raise ValueError(f"invalid prefix: {value!r} (want a CIDR such as 192.168.0.0/16)") from None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _prefix(text: str) -> Network:
+    # Networks are immutable, and a patch names the same CIDRs in many rules (the admins
+    # in apid's and the API's): parse each text once. The bound keeps memory flat.
+    return ipaddress.ip_network(text, strict=False)
 
 
 class _Doc(BaseModel):

@@ -1,33 +1,61 @@
 """The one module that speaks YAML (ruamel.yaml).
 
-Loading is safe (plain dicts, lists and scalars); dumping is deterministic and writes
-documents the way Talos's own encoder does: 4-space indents, keys in the given order,
-single ports as integers and port ranges as quoted ``"lo-hi"`` strings.
+Loading is safe (plain dicts, lists and scalars) and uses ruamel's C parser
+(``ruamel.yaml.clib``). Dumping is deterministic and writes documents the way Talos's own
+encoder does: 4-space indents, keys in the given order, single ports as integers and port
+ranges as quoted ``"lo-hi"`` strings.
+
+The firewall documents are small and regular (names, CIDRs, ports), and a patch may carry
+thousands of CIDRs, so ``dump`` writes them itself, byte for byte as ruamel's round-trip
+emitter would; anything outside that shape (a scalar that could need quoting, an empty or
+nested collection) goes to ruamel. ``tests/test_yamlio.py`` holds the two to the same bytes.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from talospatch.errors import BadInput
 
 
-def _loader() -> YAML:
-    yaml = YAML(typ="safe")  # the C parser from ruamel.yaml.clib when installed
+class _Yaml12Resolver(VersionedResolver):
+    """Every document is read as YAML 1.2, the YAML Talos reads, whatever a ``%YAML``
+    directive says. (ruamel looks the version up again for every scalar, which was a third
+    of the time a patch with thousands of CIDRs took to read back.)"""
+
+    @property
+    def processing_version(self) -> tuple[int, int]:
+        return (1, 2)
+
+
+def _loader(*, pure: bool = False) -> YAML:
+    yaml = YAML(typ="safe", pure=pure)  # not pure: the C parser from ruamel.yaml.clib
+    yaml.Resolver = _Yaml12Resolver
     yaml.allow_duplicate_keys = False
     return yaml
 
 
 def load_all(text: str, where: str) -> list[Any]:
-    """Every document of a YAML stream; empty documents are dropped."""
+    """Every document of a YAML stream; empty documents are dropped.
+
+    libyaml (the C parser) is stricter than the YAML 1.2 Talos reads: it refuses, for one, a
+    URL in a flow-style mapping (``{source: https://...}``). What it refuses, the pure-Python
+    parser decides, and its message is the one reported.
+    """
     try:
         return [doc for doc in _loader().load_all(text) if doc is not None]
+    except YAMLError:
+        pass
+    try:
+        return [doc for doc in _loader(pure=True).load_all(text) if doc is not None]
     except MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = f" line {mark.line + 1}" if mark is not None else ""
@@ -111,18 +139,21 @@ def load_marked(text: str, where: str) -> Marked:
     return Marked(data, lines)
 
 
+def _is_range(value: str) -> bool:
+    return "-" in value and value.replace("-", "").isdigit()
+
+
 def _quote_ranges(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _quote_ranges(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_quote_ranges(v) for v in value]
-    if isinstance(value, str) and "-" in value and value.replace("-", "").isdigit():
+    if isinstance(value, str) and _is_range(value):
         return DoubleQuotedScalarString(value)
     return value
 
 
-def dump(data: dict[str, Any]) -> str:
-    """One document as YAML text, without ``---`` markers."""
+def _dump_ruamel(data: dict[str, Any]) -> str:
     yaml = YAML(typ="rt", pure=True)
     yaml.indent(mapping=4, sequence=6, offset=4)
     yaml.width = 4096
@@ -130,3 +161,70 @@ def dump(data: dict[str, Any]) -> str:
     out = io.StringIO()
     yaml.dump(_quote_ranges(data), out)
     return out.getvalue()
+
+
+# Strings every YAML reader takes as plain strings, and ruamel writes unquoted: a word of
+# letters, digits and ``._/-`` that starts with a letter (rule names, kinds, protocols), or
+# a CIDR. Words that a YAML 1.1 reader takes as booleans or null are left to ruamel.
+_PLAIN = re.compile(
+    r"[A-Za-z][A-Za-z0-9._/-]{0,99}"  # a word
+    r"|[0-9]{1,3}(?:\.[0-9]{1,3}){3}/[0-9]{1,2}"  # an IPv4 CIDR
+    r"|[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){1,7}(?::[0-9]{1,3}(?:\.[0-9]{1,3}){3})?/[0-9]{1,3}"  # an IPv6 CIDR
+)
+_SPECIAL = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
+
+
+class _Unusual(Exception):
+    """A value ``_write`` leaves to ruamel."""
+
+
+def _scalar(value: object) -> str:
+    if isinstance(value, bool):
+        raise _Unusual
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        if _is_range(value):
+            return f'"{value}"'
+        if _PLAIN.fullmatch(value) and value.lower() not in _SPECIAL:
+            return value
+    raise _Unusual
+
+
+def _key(key: object) -> str:
+    # Keys are never quoted as ranges (``_quote_ranges`` leaves them), so only plain words.
+    if isinstance(key, str) and not _is_range(key):
+        return _scalar(key)
+    raise _Unusual
+
+
+def _write(data: dict[str, Any], indent: str, lines: list[str]) -> None:
+    """A block mapping at ``indent``: scalars, non-empty mappings, non-empty lists of
+    scalars or of flat mappings, laid out as ruamel does with ``indent(4, 6, 4)``."""
+    for key, value in data.items():
+        name = _key(key)
+        if isinstance(value, dict) and value:
+            lines.append(f"{indent}{name}:")
+            _write(value, indent + "    ", lines)
+        elif isinstance(value, list) and value:
+            lines.append(f"{indent}{name}:")
+            dash = indent + "    - "
+            for item in value:
+                if isinstance(item, dict) and item:
+                    entries = [f"{_key(k)}: {_scalar(v)}" for k, v in item.items()]
+                    lines.append(dash + entries[0])
+                    lines.extend(indent + "      " + entry for entry in entries[1:])
+                else:
+                    lines.append(dash + _scalar(item))
+        else:
+            lines.append(f"{indent}{name}: {_scalar(value)}")
+
+
+def dump(data: dict[str, Any]) -> str:
+    """One document as YAML text, without ``---`` markers."""
+    lines: list[str] = []
+    try:
+        _write(data, "", lines)
+    except _Unusual:
+        return _dump_ruamel(data)
+    return "\n".join(lines) + "\n" if lines else _dump_ruamel(data)

@@ -436,7 +436,7 @@ def test_trust_nodes_range_is_rewritten_before_1_12_5() -> None:
 def test_fit_generated_rewrites_trust_nodes_for_gen_before_1_12_5() -> None:
     generated = expand(GenOptions(role="worker", subnets=("192.168.30.0/24",), addons=("trust-nodes",)))
     fit = fit_generated(generated, version="1.12.4")
-    docs = {r.document.name: [p.label for p in r.document.ports] for r in fit.generated.rules}
+    docs = {d.document.name: [p.label for p in d.document.ports] for d in fit.generated.documents}
     assert docs["trust-nodes-tcp"] == docs["trust-nodes-udp"] == ["1-65534"]
     assert [r.profile for r in fit.generated.rules] == [r.profile for r in generated.rules]
     assert len(fit.changes) == 2

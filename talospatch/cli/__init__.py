@@ -15,8 +15,11 @@ command's ``--help`` and completion to that.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import sys
 import traceback
+from collections.abc import Iterator
 from typing import NoReturn
 
 from talospatch.cli import audit, build, check, diff, explain, export, gen, init, nft, profiles, query, verify
@@ -29,10 +32,26 @@ __all__ = ["app", "main"]
 COMMANDS = (gen, explain, nft, query, check, diff, verify, audit, export, profiles, init, build)
 
 
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """A command builds large trees of objects without cycles (networks, YAML nodes,
+    documents), and CPython's default collector thresholds (every 700 new objects) re-scan
+    them over and over: half the time of a gen with 10,000 CIDRs. Collect cycles less often
+    while the command runs; the collector still runs, so memory stays flat over many clusters.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(10_000, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run the CLI; the one place that turns errors into exit codes."""
     try:
-        app(args=argv, prog_name="talospatch")
+        with _fewer_collections():
+            app(args=argv, prog_name="talospatch")
     except TalospatchError as exc:
         if isinstance(exc, BadInput) or exc.exit_code != 4:
             for line in str(exc).splitlines():

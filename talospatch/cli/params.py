@@ -86,6 +86,12 @@ GEN_OPTIONS: tuple[GenOption, ...] = (
     ),
     GenOption("addons", "--with", "ADDON", "Add-on profile (repeatable)."),
     GenOption(
+        "compact",
+        "--compact",
+        None,
+        "One rule per protocol and set of sources instead of one per service: fewer nftables rules on the node.",
+    ),
+    GenOption(
         "profiles_dir",
         "--profiles-dir",
         "DIR",

@@ -38,6 +38,7 @@ PROFILE_OPTION_VALUES = {
     "--load-balancer": "203.0.113.0/28",
     "--nodeport": None,
     "--converged": None,
+    "--compact": None,
     "--with": "hubble",
     "--profiles-dir": ".",
     "--prune-from": "node.yaml",

@@ -1,0 +1,122 @@
+"""yamlio's own writer for firewall documents gives ruamel's bytes, and leaves the rest to ruamel."""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ruamel.yaml.error import YAMLError
+
+from talospatch import yamlio
+from talospatch.cli.params import command_line
+from talospatch.expand import expand
+from talospatch.options import GenOptions
+
+WORDS = st.sampled_from(["name", "kind", "subnet", "except", "ports", "protocol", "yes", "No", "null", "on", "1", ""])
+TEXT = st.one_of(
+    st.text(alphabet=string.ascii_letters + string.digits + "._/-: #'\"!&*?|>%@`{}[],~=", max_size=12),
+    st.text(max_size=6),
+    st.from_regex(r"[0-9a-fA-F:.]{1,12}/[0-9]{1,4}", fullmatch=True),
+    st.from_regex(r"[A-Za-z][A-Za-z0-9._/-]{0,110}", fullmatch=True),
+    st.from_regex(r"-?[0-9]{1,5}(-[0-9]{0,5}){0,2}", fullmatch=True),
+    st.sampled_from(["true", "False", "NULL", "y", "N", "off", "~", "1e3", "0x1f", "0o7", ".inf", "1_000", "12:30"]),
+)
+SCALAR = st.one_of(TEXT, st.integers(min_value=-(10**6), max_value=10**6), st.booleans(), st.none())
+FLAT = st.dictionaries(st.one_of(WORDS, TEXT), SCALAR, max_size=3)
+VALUE = st.one_of(SCALAR, FLAT, st.lists(st.one_of(SCALAR, FLAT), max_size=4))
+DOCUMENT = st.dictionaries(
+    st.one_of(WORDS, TEXT), st.one_of(VALUE, st.dictionaries(WORDS, VALUE, max_size=3)), max_size=5
+)
+# Documents that stay on the writer's own path: only the shapes and scalars it handles.
+KEY = st.from_regex(r"[A-Za-z][A-Za-z0-9._/-]{0,20}", fullmatch=True)
+PLAIN = st.one_of(
+    st.integers(min_value=0, max_value=65535),
+    st.from_regex(r"[A-Za-z][A-Za-z0-9._/-]{0,99}", fullmatch=True),
+    st.from_regex(yamlio._PLAIN, fullmatch=True),
+    st.from_regex(r"[0-9A-Fa-f:.]{2,45}/[0-9]{1,3}", fullmatch=True),
+    st.from_regex(r"[0-9]{1,5}-[0-9]{1,5}", fullmatch=True),
+)
+PLAIN_FLAT = st.dictionaries(KEY, PLAIN, min_size=1, max_size=3)
+PLAIN_VALUE = st.one_of(PLAIN, PLAIN_FLAT, st.lists(st.one_of(PLAIN, PLAIN_FLAT), min_size=1, max_size=4))
+PLAIN_DOCUMENT = st.dictionaries(
+    KEY, st.one_of(PLAIN_VALUE, st.dictionaries(KEY, PLAIN_VALUE, min_size=1, max_size=3)), min_size=1, max_size=5
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(DOCUMENT)
+def test_dump_writes_what_ruamel_writes(data: dict[str, Any]) -> None:
+    assert yamlio.dump(data) == yamlio._dump_ruamel(data)
+
+
+@settings(max_examples=400, deadline=None)
+@given(PLAIN_DOCUMENT)
+def test_the_writers_own_path_writes_what_ruamel_writes(data: dict[str, Any]) -> None:
+    lines: list[str] = []
+    try:
+        yamlio._write(data, "", lines)
+    except yamlio._Unusual:  # a YAML 1.1 word such as "yes" or "on"
+        lines = []
+    if lines:
+        assert "\n".join(lines) + "\n" == yamlio._dump_ruamel(data)
+
+
+def _documents() -> list[dict[str, Any]]:
+    opts = GenOptions(
+        role="controlplane",
+        tunnel="both",
+        subnets=("192.168.30.0/24", "fd00:30::/64"),
+        controlplane=("192.168.30.11", "192.168.30.12", "fd00:30::11"),
+        admins=("196.45.28.20", "2001:db8:45::/48"),
+        pod_subnets=("10.244.0.0/16", "fd00:244::/56"),
+        addons=("etcd-metrics", "hubble", "ingress-http"),
+    )
+    generated = expand(opts)
+    assert command_line(generated.options)
+    return [rule.document.to_yaml() for rule in generated.rules]
+
+
+@pytest.mark.parametrize("data", _documents(), ids=lambda d: d["name"])
+def test_firewall_documents_need_no_ruamel(monkeypatch: pytest.MonkeyPatch, data: dict[str, Any]) -> None:
+    expected = yamlio._dump_ruamel(data)
+
+    def refuse(_: dict[str, Any]) -> str:
+        raise AssertionError("fell back to ruamel")
+
+    monkeypatch.setattr(yamlio, "_dump_ruamel", refuse)
+    assert yamlio.dump(data) == expected
+    assert yamlio.load_one(expected, "test") == data
+
+
+def test_except_and_ranges_are_written_as_ruamel_writes_them() -> None:
+    data = {
+        "name": "etcd-ingress",
+        "portSelector": {"ports": [2379, "2379-2380", "30000-32767"], "protocol": "tcp"},
+        "ingress": [{"subnet": "0.0.0.0/0", "except": "10.0.0.0/8"}, {"subnet": "::/0"}],
+    }
+    assert yamlio.dump(data) == yamlio._dump_ruamel(data)
+    assert '- "2379-2380"' in yamlio.dump(data)
+
+
+def test_documents_are_read_as_yaml_1_2_whatever_the_directive() -> None:
+    text = "a: yes\nb: off\nc: 010\nd: 50000\ne: '80'\n"
+    expected = {"a": "yes", "b": "off", "c": 10, "d": 50000, "e": "80"}
+    assert yamlio.load_one(text, "t") == expected
+    assert yamlio.load_one("%YAML 1.1\n---\n" + text, "t") == expected
+
+
+def test_loading_uses_the_c_parser() -> None:
+    from ruamel.yaml.cyaml import CParser  # type: ignore[attr-defined]
+
+    assert yamlio._loader().Parser is CParser
+
+
+def test_yaml_libyaml_refuses_is_read_as_yaml_1_2() -> None:
+    # libyaml refuses a URL in a flow-style mapping; the YAML Talos reads accepts it.
+    text = "rules:\n  - {name: spegel, source: https://spegel.dev/docs/}\n"
+    with pytest.raises(YAMLError):
+        list(yamlio._loader().load_all(text))
+    assert yamlio.load_all(text, "f") == [{"rules": [{"name": "spegel", "source": "https://spegel.dev/docs/"}]}]
