@@ -77,11 +77,14 @@ def make_patch(
         keep=keep_tombstones,
     )
     line = command(generated.options)
+    # The documents render once; only the header's generation and the tombstones vary.
+    placeholder = "\0talospatch-header\0"
+    body = render(generated, placeholder)
 
     def text_of(generation: int | None) -> tuple[str, list[Tombstone]]:
         stones = plan.tombstones(generation)
         header = line if generation is None else f"{line} (generation {generation})"
-        return render(generated, header) + "".join(tombstone(s) for s in stones), stones
+        return body.replace(placeholder, header, 1) + "".join(tombstone(s) for s in stones), stones
 
     generation = None if previous is None else previous.generation
     text, tombstones = text_of(generation)

@@ -9,6 +9,7 @@ shape of the files and checks them; the ports live in the YAML.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -157,6 +158,7 @@ def _builtin_folder() -> Traversable:
     return packaged if packaged.is_dir() else package / ".." / "profiles"
 
 
+@functools.cache
 def _builtin_files() -> list[tuple[str, str]]:
     """``(file name, text)`` of every built-in profile."""
     folder = _builtin_folder()
@@ -205,8 +207,12 @@ def _error_line(exc: ValidationError, data: object) -> str:
     return f"{where}{field}: {msg}" if field else f"{where}{msg}"
 
 
+@functools.lru_cache(maxsize=256)
 def parse_profile(name: str, text: str, where: str) -> LoadedProfile:
-    """Check one profile file; errors name the file and the entry."""
+    """Check one profile file; errors name the file and the entry.
+
+    Parsed profiles are immutable, so one process (``build`` of many specs) parses each file once.
+    """
     data = load_one(text, where)
     if not isinstance(data, dict):
         raise BadInput(f"{where}: a profile is a mapping with kind, description and rules")

@@ -387,7 +387,9 @@ def parse_spec(text: str, path: str) -> LoadedSpec:
         raise BadInput(_error_line(exc, path, marked)) from None
     folder = Path(path).parent
     profiles_dir = str(folder / spec.profiles_dir) if spec.profiles_dir is not None else None
-    catalog = Catalog.load(profiles_dir, f"{path}:{marked.line(('profilesDir',))}: profilesDir")
+    # The line is looked up only when there is a folder to name (it parses the spec again).
+    label = f"{path}:{marked.line(('profilesDir',))}: profilesDir" if profiles_dir is not None else "profilesDir"
+    catalog = Catalog.load(profiles_dir, label)
     loaded = LoadedSpec(path, spec, marked, catalog)
     _check_names(loaded)
     _check_exports(loaded)

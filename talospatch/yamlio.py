@@ -13,9 +13,9 @@ nested collection) goes to ruamel. ``tests/test_yamlio.py`` holds the two to the
 
 from __future__ import annotations
 
+import functools
 import io
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -36,6 +36,7 @@ class _Yaml12Resolver(VersionedResolver):
         return (1, 2)
 
 
+@functools.cache
 def _loader(*, pure: bool = False) -> YAML:
     yaml = YAML(typ="safe", pure=pure)  # not pure: the C parser from ruamel.yaml.clib
     yaml.Resolver = _Yaml12Resolver
@@ -75,15 +76,25 @@ def load_one(text: str, where: str) -> Any:
 Path = tuple[str | int, ...]
 
 
-@dataclass(frozen=True)
 class Marked:
     """One YAML document as plain data, with the line where each key and list item starts.
 
-    ``lines`` maps a path (keys and list indexes from the top) to its 1-based line.
+    The data comes from the fast loader; the lines (a path of keys and list indexes from the
+    top -> its 1-based line) from ruamel's round-trip parser, run only when a message asks.
     """
 
-    data: Any
-    lines: dict[Path, int] = field(default_factory=dict)
+    def __init__(self, data: Any, text: str) -> None:
+        self.data = data
+        self._text = text
+
+    @functools.cached_property
+    def lines(self) -> dict[Path, int]:
+        yaml = YAML(typ="rt", pure=True)
+        lines: dict[Path, int] = {}
+        documents = [doc for doc in yaml.load_all(self._text) if doc is not None]
+        if documents:
+            _plain(documents[0], (), lines)
+        return lines
 
     def line(self, path: Path) -> int:
         """The line of ``path``, or of its nearest parent that has one (1 for the top)."""
@@ -121,22 +132,24 @@ def _plain(node: Any, path: Path, lines: dict[Path, int]) -> Any:
 
 def load_marked(text: str, where: str) -> Marked:
     """A YAML file of one document (an empty file is an empty mapping), keeping line numbers."""
-    yaml = YAML(typ="rt", pure=True)
-    yaml.allow_duplicate_keys = False
     try:
-        documents = [doc for doc in yaml.load_all(text) if doc is not None]
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = f"{mark.line + 1}" if mark is not None else ""
-        problem = exc.problem or str(exc).splitlines()[0]
-        raise BadInput(f"{where}:{line}: invalid YAML: {problem}") from None
-    except YAMLError as exc:
-        raise BadInput(f"{where}: invalid YAML: {str(exc).splitlines()[0]}") from None
+        documents = [doc for doc in _loader().load_all(text) if doc is not None]
+    except YAMLError:
+        # The round-trip parser reports where the YAML breaks (or reads what libyaml refuses).
+        yaml = YAML(typ="rt", pure=True)
+        yaml.allow_duplicate_keys = False
+        try:
+            documents = [_plain(doc, (), {}) for doc in yaml.load_all(text) if doc is not None]
+        except MarkedYAMLError as exc:
+            mark = exc.problem_mark
+            line = f"{mark.line + 1}" if mark is not None else ""
+            problem = exc.problem or str(exc).splitlines()[0]
+            raise BadInput(f"{where}:{line}: invalid YAML: {problem}") from None
+        except YAMLError as exc:
+            raise BadInput(f"{where}: invalid YAML: {str(exc).splitlines()[0]}") from None
     if len(documents) > 1:
         raise BadInput(f"{where}: expected one YAML document, found {len(documents)}")
-    lines: dict[Path, int] = {}
-    data = _plain(documents[0], (), lines) if documents else {}
-    return Marked(data, lines)
+    return Marked(documents[0] if documents else {}, text)
 
 
 def _is_range(value: str) -> bool:

@@ -296,3 +296,22 @@ def test_output_folder_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path
     message = error_message(run(capsys, "build", str(spec)))
     assert message.startswith(f"{spec}:7: output {tmp_path}/taken/out: cannot create the folder: ")
     assert (tmp_path / "taken").read_text(encoding="utf-8") == "a file\n"
+
+
+@pytest.mark.parametrize("first", [False, True], ids=["to-compact", "from-compact"])
+def test_switching_layouts_deletes_the_other_layouts_documents(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, first: bool
+) -> None:
+    spec = write_spec(tmp_path, SPEC + ("compact: true\n" if first else ""))
+    ok(run(capsys, "build", str(spec)))
+    out = tmp_path / "out" / "controlplane.yaml"
+    before = out.read_text(encoding="utf-8")
+    old_rules, _ = names(out)
+    write_spec(tmp_path, SPEC + ("" if first else "compact: true\n"))
+    ok(run(capsys, "build", str(spec)))
+    new_rules, deleted = names(out)
+    assert set(old_rules) != set(new_rules)
+    assert sorted(deleted) == sorted(set(old_rules) - set(new_rules))
+    # A node that had the old layout, patched with the new file, holds exactly the new documents.
+    node = apply_patches([("old", load_all(before, "old")), ("new", load_all(out.read_text(encoding="utf-8"), "new"))])
+    assert sorted(r.name for r in node.rules) == sorted(new_rules)
