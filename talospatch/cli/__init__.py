@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import sys
-import traceback
 from collections.abc import Iterator
 from typing import NoReturn
 
@@ -57,12 +56,16 @@ def main(argv: list[str] | None = None) -> NoReturn:
             for line in str(exc).splitlines():
                 sys.stderr.write(f"talospatch: error: {line}\n")
         else:
+            import traceback  # the error paths only: start-up does not pay for it
+
             traceback.print_exc()
             sys.stderr.write(f"talospatch: internal error: {exc}; please report this as a bug\n")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception:
+        import traceback
+
         traceback.print_exc()
         sys.stderr.write("talospatch: internal error; please report this as a bug\n")
         sys.exit(4)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated
 
@@ -32,6 +31,8 @@ def audit(
     output_format: Format = ReportFormat.text,
 ) -> None:
     """Per listening socket: who may reach it; listeners no rule opens; rules nobody listens behind."""
+    import json
+
     from talospatch.audit import audit_nodes, results_dict, table_text
     from talospatch.netstat import listeners, parse_netstat
     from talospatch.patchfiles import read_text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated
 
@@ -37,6 +36,8 @@ def verify(
     output_format: Format = ReportFormat.text,
 ) -> None:
     """Compare a node's nftables chains with the patch: exit 0 when equal, 1 when they differ."""
+    import json
+
     from talospatch.nftresource import parse_live
     from talospatch.patchfiles import read_text
     from talospatch.verify import results_dict, verify
