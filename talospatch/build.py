@@ -212,6 +212,18 @@ def _context(spec: LoadedSpec, patch: Patch) -> NodeContext:
     return context
 
 
+def _file_diff(name: str, old: str | None, new: str) -> list[str]:
+    """A unified diff of one output file, from what is on disk (or nothing) to what build writes."""
+    return list(
+        difflib.unified_diff(
+            (old or "").splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"{name} (on disk)" if old is not None else "/dev/null",
+            tofile=f"{name} (built)",
+        )
+    )
+
+
 def check_build(result: SpecBuild) -> CheckReport:
     """Compare the spec's files with the disk; nothing is written."""
     problems: list[str] = []
@@ -234,12 +246,7 @@ def check_build(result: SpecBuild) -> CheckReport:
                 changes = [f"(the file on disk does not read as a patch: {exc})"]
             summary.append(f"{name}: stale; traffic changes:" if changes else f"{name}: stale; no traffic change")
             summary += [f"  {line}" for line in changes]
-        diffs += difflib.unified_diff(
-            (role_file.old or "").splitlines(keepends=True),
-            role_file.text.splitlines(keepends=True),
-            fromfile=f"{name} (on disk)" if role_file.old is not None else "/dev/null",
-            tofile=f"{name} (built)",
-        )
+        diffs += _file_diff(name, role_file.old, role_file.text)
     for path in result.extra:
         problems.append(f"{path}: extra: no role of {result.spec.path} produces it")
         summary.append(f"{path}: extra: no role of {result.spec.path} produces it; delete it or add the role")
@@ -252,12 +259,7 @@ def check_build(result: SpecBuild) -> CheckReport:
             state = "missing" if export_file.old is None else "stale"
             problems.append(f"{name}: {state}")
             summary.append(f"{name}: {state}; {what} builds it")
-            diffs += difflib.unified_diff(
-                (export_file.old or "").splitlines(keepends=True),
-                export_file.text.splitlines(keepends=True),
-                fromfile=f"{name} (on disk)" if export_file.old is not None else "/dev/null",
-                tofile=f"{name} (built)",
-            )
+            diffs += _file_diff(name, export_file.old, export_file.text)
         for path in built.extra:
             problems.append(f"{path}: extra: {what} does not produce it")
             summary.append(f"{path}: extra: {what} does not produce it; delete it (the folder is the export's own)")

@@ -7,7 +7,6 @@ cluster spec (``--spec FILE``, default ``./talospatch.yaml``), as ``build`` read
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,11 +15,10 @@ import typer
 from talospatch.cli.app import app, warn
 from talospatch.cli.params import GEN_OPTIONS, LABELS, command_line, gen_options
 from talospatch.errors import BadInput
-from talospatch.options import GenOptions, Labels
+from talospatch.options import GenOptions
 
 if TYPE_CHECKING:  # not imported at start-up (pydantic)
-    from talospatch.export.cluster import RoleInput
-    from talospatch.profiles import Catalog
+    pass
 
 ROUTED = ("pfsense", "opnsense")
 SPEC_FILE = "talospatch.yaml"  # talospatch.spec.SPEC_FILE, without importing pydantic at start-up
@@ -94,9 +92,10 @@ def export(
 ) -> None:
     """Write another firewall (AWS security groups, Proxmox, pfSense, OPNsense) from the same profiles."""
     from talospatch import output
-    from talospatch.export import TARGETS, build_cluster
-    from talospatch.export import export as render_target
+    from talospatch.export import TARGETS
+    from talospatch.export.fromspec import ClusterRequest, Router, cluster_request, render
     from talospatch.patchfiles import read_text
+    from talospatch.spec import load_spec
 
     given = [option.flag for option in GEN_OPTIONS if getattr(opts, option.field)]
     if spec is not None and given:
@@ -121,28 +120,16 @@ def export(
     if target in TARGETS and output_dir is None and not single:
         raise typer.BadParameter(f"{target} writes several files: give --output-dir DIR", param_hint="--output-dir")
 
-    labels: Labels = LABELS
-    catalog: Catalog | None = None
-    per_role: Mapping[str, RoleInput] | None = None
-    command: Callable[[GenOptions], str] = command_line
     where = ""  # the spec, in messages about the cluster
-    if not given:
-        from talospatch.export.fromspec import cluster_request
-        from talospatch.spec import load_spec
-
+    if given:
+        request = ClusterRequest(opts, LABELS, None, None, command_line)
+    else:
         path = spec if spec is not None else SPEC_FILE
         if spec is None and not Path(path).exists():
             raise BadInput(
                 f"{path}: no such file; give --spec FILE (a cluster spec) or the cluster's options (--subnet CIDR ...)"
             )
         request = cluster_request(load_spec(path))
-        opts, labels, catalog, per_role, command = (
-            request.options,
-            request.labels,
-            request.catalog,
-            request.roles,
-            request.command,
-        )
         where = f"{path}: "
 
     backup = None
@@ -151,53 +138,30 @@ def export(
             backup = Path(merge_into).read_bytes()
         except OSError as exc:
             raise BadInput(f"--merge-into {merge_into}: cannot read: {exc.strerror}") from None
-    current = None if current_rules is None else read_text(current_rules)
-    interface = cluster_interface or "opt1"
-    sources = tuple(from_interface or ("lan",))
-    ntp = tuple(ntp_server or ())
+    router = Router(
+        cluster_interface or "opt1",
+        tuple(from_interface or ("lan",)),
+        tuple(ntp_server or ()),
+        None if current_rules is None else read_text(current_rules),
+        current_rules or "",
+    )
     try:
-        if target == "pfsense":
+        if backup is not None:
             from talospatch.export import pfsense
 
-            if backup is not None:
-                result = pfsense.merge(
-                    backup,
-                    opts,
-                    backup_name=str(merge_into),
-                    cluster_interface=interface,
-                    from_interfaces=sources,
-                    ntp_servers=ntp,
-                    catalog=catalog,
-                    labels=labels,
-                    per_role=per_role,
-                )
-            else:
-                result = pfsense.pfsense(
-                    opts,
-                    cluster_interface=interface,
-                    from_interfaces=sources,
-                    ntp_servers=ntp,
-                    catalog=catalog,
-                    labels=labels,
-                    per_role=per_role,
-                )
-        elif target == "opnsense":
-            from talospatch.export import opnsense
-
-            result = opnsense.opnsense(
-                opts,
-                cluster_interface=interface,
-                from_interfaces=sources,
-                ntp_servers=ntp,
-                current_rules=current,
-                current_name=current_rules or "",
-                catalog=catalog,
-                labels=labels,
-                per_role=per_role,
+            result = pfsense.merge(
+                backup,
+                request.options,
+                backup_name=str(merge_into),
+                cluster_interface=router.cluster_interface,
+                from_interfaces=router.from_interfaces,
+                ntp_servers=router.ntp_servers,
+                catalog=request.catalog,
+                labels=request.labels,
+                per_role=request.roles,
             )
         else:
-            cluster = build_cluster(opts, catalog, labels=labels, command=command, per_role=per_role)
-            result = render_target(target, cluster)
+            result = render(request, target, router)
     except BadInput as exc:
         raise BadInput(f"{where}{exc}") from None
     for message in result.warnings:

@@ -32,12 +32,15 @@ ADDRESS_FIELDS = ("subnets", *GROUP_FIELDS.values())
 
 @dataclass(frozen=True)
 class ClusterRequest:
-    """A spec as one export request: the cluster's options and each role's own request."""
+    """One export request: the cluster's options and, from a spec, each role's own request.
+
+    From gen's options (``export --subnet ...``) there is no catalog yet and no per-role input.
+    """
 
     options: GenOptions
     labels: Labels
-    catalog: Catalog
-    roles: dict[str, RoleInput]
+    catalog: Catalog | None
+    roles: dict[str, RoleInput] | None
     command: Callable[[GenOptions], str]
 
 
@@ -48,6 +51,9 @@ class Router:
     cluster_interface: str = "opt1"
     from_interfaces: tuple[str, ...] = ("lan",)
     ntp_servers: tuple[str, ...] = ()
+    # opnsense: the firewall's own rules CSV (its text and name), to list stale talospatch rules.
+    current_rules: str | None = None
+    current_name: str = ""
 
     @classmethod
     def of(cls, entry: ExportSpec) -> Router:
@@ -133,6 +139,8 @@ def render(request: ClusterRequest, target: str, router: Router | None = None) -
             cluster_interface=router.cluster_interface,
             from_interfaces=router.from_interfaces,
             ntp_servers=router.ntp_servers,
+            current_rules=router.current_rules,
+            current_name=router.current_name,
             catalog=request.catalog,
             labels=request.labels,
             per_role=request.roles,
