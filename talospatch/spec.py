@@ -215,6 +215,7 @@ SETTINGS = tuple(name for name in Settings.model_fields)
 KEYS: dict[str, str] = {name: Settings.model_fields[name].alias or name for name in SETTINGS}
 KEYS["profiles_dir"] = "profilesDir"
 KEYS["talos_version"] = "talosVersion"
+KEYS["ntp_servers"] = "ntpServers"  # an export's router option, in messages
 # Every top-level key a spec may hold (a patch or machine config holds others).
 SPEC_KEYS = frozenset(f.alias or n for n, f in ClusterSpec.model_fields.items()) | frozenset(ClusterSpec.model_fields)
 # The options that feed a source group, so a top-level value applies only where the group is used.

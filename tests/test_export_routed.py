@@ -142,7 +142,7 @@ def test_ntp_servers_become_the_egress_destination() -> None:
     [
         pytest.param({"subnets": ("192.168.30.5/24",)}, (), "host bits set", id="subnet-host-bits"),
         pytest.param({"cni": "weave"}, (), "unknown CNI", id="unknown-cni"),
-        pytest.param({}, ("ntp.example.org",), "--ntp-server", id="ntp-not-an-address"),
+        pytest.param({}, ("ntp.example.org",), "ntp_servers 'ntp.example.org'", id="ntp-not-an-address"),
         pytest.param(
             {"subnets": ("fd00:30::/64",), "controlplane": ()}, ("192.168.1.1",), "IP family", id="ntp-other-family"
         ),

@@ -116,6 +116,7 @@ LABELS = Labels(
         **NODE_FLAGS,
         "guard_from": "--from",
         "output": "--output",
+        "ntp_servers": "--ntp-server",
     }
 )
 

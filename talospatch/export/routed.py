@@ -151,7 +151,7 @@ def plan(
     """Sort the cluster's rules into what a router enforces and what it never sees."""
     expanded = expand_roles(options, catalog, labels, per_role)
     nodes = tuple(_addresses(options.subnets, labels("subnets"), allow_address=False))
-    ntp = tuple(_addresses(ntp_servers, "--ntp-server", allow_address=True))
+    ntp = tuple(_addresses(ntp_servers, labels("ntp_servers"), allow_address=True))
     warnings: list[str] = []
     for role, generated in expanded.items():
         for warning in generated.warnings:
@@ -251,7 +251,7 @@ def plan(
     ):
         families = tuple(sorted(node_families & dest_families))
         if not families:
-            raise BadInput("--ntp-server: no NTP server shares an IP family with the node subnets")
+            raise BadInput(f"{labels('ntp_servers')}: no NTP server shares an IP family with the node subnets")
         rules.append(
             RoutedRule(
                 key=f"egress/{name}",
