@@ -16,6 +16,11 @@ from talospatch.talosdocs import Firewall, apply_patches
 from talospatch.yamlio import load_all
 
 
+def source_name(path: str) -> str:
+    """How messages name a file argument: ``-`` is standard input."""
+    return "stdin" if path == "-" else path
+
+
 def read_text(path: str) -> str:
     if path == "-":
         return sys.stdin.read()
@@ -31,7 +36,7 @@ def load_firewall(paths: Sequence[str]) -> Firewall:
     """Apply the patch files in order, as ``talosctl --config-patch`` would."""
     patches: list[tuple[str, list[Mapping[str, Any]]]] = []
     for path in paths:
-        where = "stdin" if path == "-" else path
+        where = source_name(path)
         text = read_text(path)
         documents = load_all(text, where)
         if any(is_resource(d) for d in documents):  # talosctl get machineconfig -o yaml

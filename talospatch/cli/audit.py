@@ -35,9 +35,9 @@ def audit(
 
     from talospatch.audit import audit_nodes, results_dict, table_text
     from talospatch.netstat import listeners, parse_netstat
-    from talospatch.patchfiles import read_text
+    from talospatch.patchfiles import read_text, source_name
 
-    sockets = listeners(parse_netstat(read_text(netstat), "stdin" if netstat == "-" else netstat))
+    sockets = listeners(parse_netstat(read_text(netstat), source_name(netstat)))
     node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns)
     results = audit_nodes(sockets, node.firewall, node.context, node.version)
     if output_format is ReportFormat.json:

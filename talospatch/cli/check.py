@@ -76,7 +76,7 @@ def check(
 
     from talospatch.cli.params import LABELS
     from talospatch.lint import check_merged, check_text, exit_code, lint_options
-    from talospatch.patchfiles import read_text
+    from talospatch.patchfiles import read_text, source_name
 
     if output_format not in FORMATS:
         raise BadInput(f"--format {output_format!r} is not a format; valid: {', '.join(FORMATS)}")
@@ -95,7 +95,7 @@ def check(
         labels=LABELS,
     )
     texts = [(path, read_text(path)) for path in files]
-    named = [("stdin" if path == "-" else path, text) for path, text in texts]
+    named = [(source_name(path), text) for path, text in texts]
     if merge:
         findings = check_merged(named, options)
     else:

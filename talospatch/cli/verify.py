@@ -39,10 +39,10 @@ def verify(
     import json
 
     from talospatch.nftresource import parse_live
-    from talospatch.patchfiles import read_text
+    from talospatch.patchfiles import read_text, source_name
     from talospatch.verify import results_dict, verify
 
-    live_chains = parse_live(read_text(live), "stdin" if live == "-" else live)
+    live_chains = parse_live(read_text(live), source_name(live))
     node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns)
     results = verify(live_chains, node.firewall, node.context, node.version)
     if output_format is ReportFormat.json:
