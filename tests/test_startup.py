@@ -8,6 +8,11 @@ import sys
 
 import pytest
 
+from talospatch.cli.app import COMMANDS, app
+
+# Modules every command shares: the app itself and gen's option table.
+SHARED = {"app", "params"}
+
 PROBE = """
 import sys
 from talospatch.cli import main
@@ -17,6 +22,8 @@ except SystemExit:
     pass
 heavy = sorted(m for m in ("pydantic", "ruamel.yaml") if m in sys.modules)
 sys.stderr.write("HEAVY=" + ",".join(heavy) + "\\n")
+loaded = sorted(m.rpartition(".")[2] for m in sys.modules if m.startswith("talospatch.cli."))
+sys.stderr.write("LOADED=" + ",".join(loaded) + "\\n")
 """
 
 
@@ -43,20 +50,11 @@ def test_show_completion_prints_a_bash_script() -> None:
     assert "_talospatch_completion()" in result.stdout
 
 
-HELP = [["--help"], ["--version"], ["profiles", "--help"]] + [
-    [command, "--help"]
-    for command in (
-        "gen",
-        "explain",
-        "nft",
-        "query",
-        "verify",
-        "audit",
-        "profiles list",
-        "profiles show",
-        "profiles which",
-    )
-]
+HELP = (
+    [["--help"], ["--version"]]
+    + [[command, "--help"] for command in COMMANDS]
+    + [["profiles", sub, "--help"] for sub in ("list", "show", "which")]
+)
 
 
 @pytest.mark.parametrize("args", [" ".join(a).split() for a in HELP], ids=" ".join)
@@ -71,3 +69,48 @@ def test_probe_sees_heavy_imports_when_generating() -> None:
     args = ["gen", "--role", "worker", "--subnet", "192.168.30.0/24"]
     result = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True)
     assert "HEAVY=pydantic,ruamel.yaml\n" in result.stderr
+
+
+def _loaded(stderr: str) -> set[str]:
+    line = next(line for line in stderr.splitlines() if line.startswith("LOADED="))
+    return set(filter(None, line.removeprefix("LOADED=").split(",")))
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"]], ids=" ".join)
+def test_root_help_imports_no_command(args: list[str]) -> None:
+    result = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True)
+    assert _loaded(result.stderr) <= SHARED - {"params"}
+    for name, command in COMMANDS.items():
+        if args == ["--help"]:
+            assert f"  {name}" in result.stdout
+            assert command.summary in result.stdout
+
+
+def test_completing_command_names_imports_no_command() -> None:
+    env = {**os.environ, "_TALOSPATCH_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": "talospatch e"}
+    result = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True)
+    assert '"explain":"Show, per rule' in result.stdout
+    assert '"export":' in result.stdout
+    assert _loaded(result.stderr) <= SHARED - {"params"}
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_a_command_imports_its_own_module_only(name: str) -> None:
+    result = subprocess.run([sys.executable, "-c", PROBE, name, "--help"], capture_output=True, text=True)
+    loaded = _loaded(result.stderr)
+    assert COMMANDS[name].module in loaded
+    # Other commands' modules stay unloaded; shared helpers (node, formats) may load.
+    assert not (loaded - SHARED - {COMMANDS[name].module}) & {c.module for c in COMMANDS.values()}
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_listed_command_loads_under_its_name(name: str) -> None:
+    import typer
+
+    root = typer.main.get_command(app)
+    context = typer.Context(root)
+    command = root.get_command(context, name)  # type: ignore[attr-defined]
+    assert command is not None
+    assert command.name == name
+    assert command.short_help == COMMANDS[name].summary
+    assert root.list_commands(context) == list(COMMANDS)  # type: ignore[attr-defined]

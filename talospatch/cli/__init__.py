@@ -21,14 +21,10 @@ import sys
 from collections.abc import Iterator
 from typing import NoReturn
 
-from talospatch.cli import audit, build, check, diff, explain, export, gen, init, nft, profiles, query, verify
 from talospatch.cli.app import app
 from talospatch.errors import BadInput, TalospatchError
 
 __all__ = ["app", "main"]
-
-# The command modules register themselves on ``app`` when imported.
-COMMANDS = (gen, explain, nft, query, check, diff, verify, audit, export, profiles, init, build)
 
 
 @contextlib.contextmanager

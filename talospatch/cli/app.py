@@ -1,24 +1,100 @@
-"""The typer application, its ``profiles`` group, and the one way commands warn."""
+"""The typer application, the table of its commands, and the one way commands warn.
+
+The root command loads its commands lazily (click's "lazily loading subcommands" pattern):
+each command lives in its own module here, with a ``typer.Typer`` of its own named ``app``,
+and that module is imported, and the command's options built, only when the command is used:
+run, asked for ``--help``, or completed. ``talospatch --help`` and completing the command names
+read ``COMMANDS`` alone, and ``talospatch gen`` builds gen's options only, not every command's.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import typer
 
+# typer vendors click from 0.26 on; the pin in pyproject.toml keeps these imports valid.
+from typer._click.core import Command as ClickCommand
+from typer._click.core import Context
+from typer._click.formatting import HelpFormatter
+from typer._click.shell_completion import CompletionItem
+from typer.core import TyperGroup
+
 from talospatch import __version__
+
+
+class Command(NamedTuple):
+    """A command of the root: the module of this package that holds it, and its one-line summary."""
+
+    module: str
+    summary: str
+
+
+# In the order ``talospatch --help`` lists them: a workflow's order, not the alphabet's.
+COMMANDS: dict[str, Command] = {
+    "gen": Command("gen", "Write the firewall patch: default deny plus per-service allows."),
+    "explain": Command("explain", "Show, per rule, the ports, protocol, who is allowed and why."),
+    "nft": Command("nft", "Print the nftables ruleset Talos builds from the documents."),
+    "query": Command("query", "Can this source reach this port? Exit 0 if allowed, 1 if not."),
+    "check": Command("check", "Lint firewall documents: lockouts, open services, Talos errors."),
+    "diff": Command("diff", "Which sources gain or lose which ports between two patches."),
+    "verify": Command("verify", "Compare a node's nftables chains with the patch."),
+    "audit": Command("audit", "Join a node's listening sockets with who may reach them."),
+    "export": Command("export", "Write the same rules for AWS, Proxmox, pfSense or OPNsense."),
+    "init": Command("init", "Print a cluster spec (talospatch.yaml) from gen's options."),
+    "build": Command("build", "Write each cluster spec's patches into its output folder."),
+    "profiles": Command("profiles", "List the built-in and custom profiles, show one, or find a port."),
+}
+
+
+def command_app(name: str) -> typer.Typer:
+    """The ``app`` of a command's module: one command, or for a group (``profiles``) its subcommands."""
+    return typer.Typer(
+        name=name,
+        help=COMMANDS[name].summary,
+        no_args_is_help=True,
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+
+
+class _LazyRoot(TyperGroup):
+    """The root command: builds a command from its module the first time it is asked for."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Context, cmd_name: str) -> ClickCommand | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module = importlib.import_module(f"talospatch.cli.{COMMANDS[cmd_name].module}")
+            command = typer.main.get_command(module.app)
+            command.short_help = COMMANDS[cmd_name].summary
+            self.commands[cmd_name] = command
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, command.summary) for name, command in COMMANDS.items()])
+
+    def shell_complete(self, ctx: Context, incomplete: str) -> list[CompletionItem]:
+        """Command names from the table, then the root's own options (what TyperGroup's
+        version gives, without building every command for its summary)."""
+        names = [CompletionItem(name, help=c.summary) for name, c in COMMANDS.items() if name.startswith(incomplete)]
+        return names + super(TyperGroup, self).shell_complete(ctx, incomplete)
+
 
 app = typer.Typer(
     name="talospatch",
+    cls=_LazyRoot,
     help="Generate Talos Linux host ingress-firewall patches from role profiles.",
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-profiles_app = typer.Typer(help="List the built-in and custom profiles, or show one.", no_args_is_help=True)
-app.add_typer(profiles_app, name="profiles")
 
 
 def warn(message: str) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from talospatch.cli.app import app
+from talospatch.cli.app import command_app
 from talospatch.cli.formats import ReportFormat
 from talospatch.cli.node import NodeIp, NoHostDns, Patches, ServiceSubnet, node_firewall
 from talospatch.cli.params import gen_options
@@ -17,6 +17,9 @@ Netstat = Annotated[
     str, typer.Option("--netstat", metavar="FILE", help="talosctl netstat -l -p output; '-' reads stdin.")
 ]
 Format = Annotated[ReportFormat, typer.Option("--format", help="text (a table) for people, json for machines.")]
+
+
+app = command_app("audit")
 
 
 @app.command()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from talospatch.cli.app import app, warn
+from talospatch.cli.app import command_app, warn
 from talospatch.errors import CheckFailed, TalospatchError
 
 SPEC_FILE = "talospatch.yaml"  # talospatch.spec.SPEC_FILE, without importing pydantic at start-up
@@ -24,6 +24,9 @@ Check = Annotated[
         "printing the traffic changes and a diff per file.",
     ),
 ]
+
+
+app = command_app("build")
 
 
 @app.command()

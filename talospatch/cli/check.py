@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from talospatch.cli.app import app
+from talospatch.cli.app import command_app
 from talospatch.errors import BadInput
 
 FORMATS = ("text", "json")
@@ -20,6 +20,9 @@ Files = Annotated[
     ),
 ]
 Repeated = list[str] | None
+
+
+app = command_app("check")
 
 
 @app.command()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from talospatch.cli.app import app, warn
+from talospatch.cli.app import command_app, warn
 from talospatch.cli.node import NodeIp, NoHostDns, ServiceSubnet
 from talospatch.errors import BadInput
 from talospatch.versions import TALOS_VERSION_HELP
@@ -23,6 +23,9 @@ PodSubnet = Annotated[
     list[str] | None,
     typer.Option("--pod-subnet", metavar="CIDR", help="Pod subnet, CIDR (repeatable; default 10.244.0.0/16)."),
 ]
+
+
+app = command_app("diff")
 
 
 @app.command()

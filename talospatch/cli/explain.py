@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from talospatch.cli.app import app, warn
+from talospatch.cli.app import command_app, warn
 from talospatch.cli.params import LABELS, gen_options
 from talospatch.errors import BadInput
 from talospatch.options import GenOptions
@@ -23,6 +23,9 @@ Format = Annotated[
         "source groups x ports, for a README or a review). A terminal gets a drawn table.",
     ),
 ]
+
+
+app = command_app("explain")
 
 
 @app.command()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from talospatch.cli.app import app, warn
+from talospatch.cli.app import command_app, warn
 from talospatch.cli.params import GEN_OPTIONS, LABELS, command_line, gen_options
 from talospatch.errors import BadInput
 from talospatch.options import GenOptions
@@ -75,6 +75,9 @@ CurrentRules = Annotated[
         help="opnsense: the firewall's rules CSV, to list talospatch rules the export no longer makes.",
     ),
 ]
+
+
+app = command_app("export")
 
 
 @app.command()

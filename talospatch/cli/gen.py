@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from talospatch.cli.app import app, warn
+from talospatch.cli.app import command_app, warn
 from talospatch.cli.params import LABELS, command_line, gen_options
 from talospatch.errors import CheckFailed
 from talospatch.options import GenOptions
@@ -26,6 +26,9 @@ From = Annotated[
         "from apid 50000/tcp (and 6443/tcp on control planes).",
     ),
 ]
+
+
+app = command_app("gen")
 
 
 @app.command()

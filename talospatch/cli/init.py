@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from talospatch.cli.app import app
+from talospatch.cli.app import command_app
 from talospatch.cli.params import LABELS, gen_options
 from talospatch.options import GenOptions
 
@@ -24,6 +24,9 @@ From = Annotated[
         help="Address where talosctl/kubectl run (repeatable): build refuses a patch that cuts it off.",
     ),
 ]
+
+
+app = command_app("init")
 
 
 @app.command()

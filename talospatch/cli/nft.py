@@ -7,11 +7,13 @@ from typing import Annotated
 
 import typer
 
-from talospatch.cli.app import app
+from talospatch.cli.app import command_app
 from talospatch.cli.formats import NftFormat
 from talospatch.cli.node import NodeIp, NoHostDns, Patches, ServiceSubnet, node_firewall
 from talospatch.cli.params import gen_options
 from talospatch.options import GenOptions
+
+app = command_app("nft")
 
 
 @app.command()

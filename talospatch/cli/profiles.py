@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from talospatch.cli.app import profiles_app
+from talospatch.cli.app import command_app
 from talospatch.cli.params import LABELS
 from talospatch.errors import CheckFailed
 
@@ -18,8 +18,10 @@ ProfilesDir = Annotated[
     ),
 ]
 
+app = command_app("profiles")
 
-@profiles_app.command("list")
+
+@app.command("list")
 def profiles_list(profiles_dir: ProfilesDir = None) -> None:
     """List the profiles: name, kind and what each covers."""
     from talospatch.explain import table_text
@@ -30,7 +32,7 @@ def profiles_list(profiles_dir: ProfilesDir = None) -> None:
     sys.stdout.write(table_text(["name", "kind", "description"], rows))
 
 
-@profiles_app.command("show")
+@app.command("show")
 def profiles_show(
     name: Annotated[str, typer.Argument(metavar="NAME", help="Profile name, e.g. controlplane or cilium.")],
     profiles_dir: ProfilesDir = None,
@@ -45,7 +47,7 @@ def profiles_show(
     sys.stdout.write(table_text(header, profile_rows(loaded)))
 
 
-@profiles_app.command("which")
+@app.command("which")
 def profiles_which(
     port: Annotated[str, typer.Argument(metavar="PORT[/PROTO]", help="e.g. 9962/tcp; a bare port means tcp and udp.")],
     profiles_dir: ProfilesDir = None,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from talospatch.cli.app import app
+from talospatch.cli.app import command_app
 from talospatch.cli.node import NodeIp, NoHostDns, Patches, ServiceSubnet, node_firewall
 from talospatch.cli.params import gen_options
 from talospatch.errors import BadInput
@@ -20,6 +20,9 @@ Ports = Annotated[
     list[str] | None,
     typer.Option("--port", metavar="PORT/PROTO", help="PORT/tcp or PORT/udp to ask about (repeatable)."),
 ]
+
+
+app = command_app("query")
 
 
 @app.command()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from talospatch.cli.app import app, warn
+from talospatch.cli.app import command_app, warn
 from talospatch.cli.formats import ReportFormat
 from talospatch.cli.node import NodeIp, NoHostDns, Patches, ServiceSubnet, node_firewall
 from talospatch.cli.params import gen_options
@@ -22,6 +22,9 @@ Live = Annotated[
     ),
 ]
 Format = Annotated[ReportFormat, typer.Option("--format", help="text for people, json for machines.")]
+
+
+app = command_app("verify")
 
 
 @app.command()
