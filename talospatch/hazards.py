@@ -83,8 +83,8 @@ def avoid_range_end(fw: Firewall, version: TalosVersion | str | None = None) -> 
                 f"port {MAX_PORT} {_RANGE_END_WHY}; drop the port or target v1.12.5 or newer"
             )
         ports = tuple(PortRange(p.lo, min(p.hi, MAX_PORT - 1)) for p in rule.ports)
-        selector = rule.portSelector.model_copy(update={"ports": ports})
-        rules.append(rule.model_copy(update={"portSelector": selector}))
+        selector = dataclasses.replace(rule.portSelector, ports=ports)
+        rules.append(dataclasses.replace(rule, portSelector=selector))
         changes.append(
             f"{rule.doc_id}: ports {_labels(rule.ports)} emitted as {_labels(ports)}: on Talos {release.display} a "
             f"set ending at port {MAX_PORT} {_RANGE_END_WHY}; port {MAX_PORT} stays closed"

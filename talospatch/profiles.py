@@ -10,14 +10,15 @@ shape of the files and checks them; the ports live in the YAML.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
-
+from talospatch.decode import DecodeError, Fields
+from talospatch.decode import Path as KeyPath
 from talospatch.errors import BadInput
 from talospatch.talosdocs import L4, PortRange, parse_port_protocol, validate_port_ranges
 from talospatch.yamlio import load_one
@@ -39,69 +40,74 @@ GROUPS = (
 )
 
 
-_PORTS_SCHEMA = {
-    "type": "array",
-    "minItems": 1,
-    "items": {
-        "anyOf": [
-            {"type": "integer", "minimum": 0, "maximum": 65535},
-            {"type": "string", "pattern": "^[0-9]+-[0-9]+$"},
-        ]
+# The JSON schema of one rule as written in a file (the cluster spec's schema embeds it for
+# ``extraRules``); ``ProfileRule.from_data`` checks the same, with messages that name the key.
+RULE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "ProfileRule",
+    "description": "One allowed service: becomes one NetworkRuleConfig per protocol.",
+    "additionalProperties": False,
+    "required": ["name", "service", "ports", "protocol", "from", "why", "source"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "description": "The NetworkRuleConfig name."},
+        "service": {"type": "string", "minLength": 1, "description": "What listens on the ports."},
+        "ports": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "anyOf": [
+                    {"type": "integer", "minimum": 0, "maximum": 65535},
+                    {"type": "string", "pattern": "^[0-9]+-[0-9]+$"},
+                ]
+            },
+            "description": 'Ports: integers, and ranges as "lo-hi" strings.',
+        },
+        "protocol": {
+            "anyOf": [
+                {"enum": ["tcp", "udp"]},
+                {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"enum": ["tcp", "udp"]}},
+            ],
+            "description": "tcp, udp, or a list of both (one NetworkRuleConfig per protocol).",
+        },
+        "from": {"type": "array", "minItems": 1, "items": {"enum": list(GROUPS)}, "description": "Source groups."},
+        "why": {"type": "string", "minLength": 1, "description": "Why the node needs it open."},
+        "source": {"type": "string", "minLength": 1, "description": "Where the port is documented."},
+        "tunnel": {"type": ["string", "null"], "description": "CNI profiles: the tunnel the rule belongs to."},
     },
-    "description": 'Ports: integers, and ranges as "lo-hi" strings.',
 }
-_PROTOCOL_SCHEMA = {
-    "anyOf": [
-        {"enum": ["tcp", "udp"]},
-        {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"enum": ["tcp", "udp"]}},
-    ],
-    "description": "tcp, udp, or a list of both (one NetworkRuleConfig per protocol).",
-}
-_GROUPS_SCHEMA = {"type": "array", "minItems": 1, "items": {"enum": list(GROUPS)}, "description": "Source groups."}
+RULE_KEYS: tuple[str, ...] = tuple(RULE_SCHEMA["properties"])
+PROFILE_KEYS = ("kind", "description", "roles", "tunnels", "lockout", "warn_with", "tunnel_notes", "rules")
+L4_PROTOCOLS: tuple[L4, ...] = ("tcp", "udp")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class ProfileRule(_Strict):
+@dataclass(frozen=True)
+class ProfileRule:
     """One allowed service: becomes one NetworkRuleConfig per protocol."""
 
-    name: str = Field(min_length=1)
-    service: str = Field(min_length=1)
-    # The JSON schemas describe the files as written (the cluster spec's schema embeds this model).
-    ports: Annotated[tuple[PortRange, ...], WithJsonSchema(_PORTS_SCHEMA)] = Field(min_length=1)
-    protocol: Annotated[tuple[L4, ...], WithJsonSchema(_PROTOCOL_SCHEMA)] = Field(min_length=1)
-    from_: Annotated[tuple[str, ...], WithJsonSchema(_GROUPS_SCHEMA)] = Field(alias="from", min_length=1)
-    why: str = Field(min_length=1)
-    source: str = Field(min_length=1)
+    name: str
+    service: str
+    ports: tuple[PortRange, ...]
+    protocol: tuple[L4, ...]
+    from_: tuple[str, ...]
+    why: str
+    source: str
     # For CNI profiles with a choice of overlay: the tunnel this rule belongs to.
     tunnel: str | None = None
 
-    @field_validator("ports", mode="before")
     @classmethod
-    def _ports(cls, value: object) -> object:
-        if not isinstance(value, list):
-            raise ValueError('ports must be a list of ports and "lo-hi" ranges')
-        ports = tuple(PortRange.parse(v) for v in value)
-        validate_port_ranges(ports)
-        return ports
-
-    @field_validator("protocol", mode="before")
-    @classmethod
-    def _protocol(cls, value: object) -> object:
-        items = value if isinstance(value, list) else [value]
-        if len(set(map(str, items))) != len(items):
-            raise ValueError("a protocol is listed twice")
-        return tuple(items)
-
-    @field_validator("from_")
-    @classmethod
-    def _groups(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for group in value:
-            if group not in GROUPS:
-                raise ValueError(f"unknown source group {group!r}; valid: {', '.join(GROUPS)}")
-        return value
+    def from_data(cls, data: object, path: KeyPath = ()) -> ProfileRule:
+        """Check one rule as written; raises ``DecodeError`` naming the key."""
+        fields = Fields(data, path, RULE_KEYS)
+        return cls(
+            name=fields.text("name"),
+            service=fields.text("service"),
+            ports=_ports(fields),
+            protocol=_protocols(fields),
+            from_=_groups(fields),
+            why=fields.text("why"),
+            source=fields.text("source"),
+            tunnel=fields.text("tunnel") if fields.get("tunnel") is not None else None,
+        )
 
     def document_names(self) -> list[tuple[str, L4]]:
         """The Talos rule name per protocol: ``<name>-<protocol>`` when there are several."""
@@ -110,9 +116,42 @@ class ProfileRule(_Strict):
         return [(f"{self.name}-{proto}", proto) for proto in self.protocol]
 
 
-class Profile(_Strict):
+def _ports(fields: Fields) -> tuple[PortRange, ...]:
+    try:
+        ports = tuple(PortRange.parse(v) for v in fields.items("ports", required=True))
+        validate_port_ranges(ports)
+    except ValueError as exc:
+        if isinstance(exc, DecodeError):
+            raise
+        raise fields.error("ports", str(exc)) from None
+    return ports
+
+
+def _protocols(fields: Fields) -> tuple[L4, ...]:
+    value = fields.required("protocol")
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise fields.error("protocol", "must name tcp, udp or both")
+    protocols = tuple(fields.choice("protocol", L4_PROTOCOLS, item) for item in items)
+    if len(set(protocols)) != len(protocols):
+        raise fields.error("protocol", "a protocol is listed twice")
+    return protocols
+
+
+def _groups(fields: Fields) -> tuple[str, ...]:
+    groups = fields.texts("from")
+    if not groups:
+        fields.items("from", required=True)
+    for group in groups:
+        if group not in GROUPS:
+            raise fields.error("from", f"unknown source group {group!r}; valid: {', '.join(GROUPS)}")
+    return groups
+
+
+@dataclass(frozen=True)
+class Profile:
     kind: Kind
-    description: str = Field(min_length=1)
+    description: str
     # Roles this profile may be combined with (add-ons such as etcd-metrics); empty = all.
     roles: tuple[str, ...] = ()
     # Overlay choices for ``--tunnel`` (CNI profiles); rules carry the matching ``tunnel``.
@@ -121,23 +160,34 @@ class Profile(_Strict):
     # still reach; parsed to ``(port, protocol)`` pairs.
     lockout: tuple[tuple[int, L4], ...] = ()
     # Warnings printed when another named profile is selected too.
-    warn_with: dict[str, str] = {}
+    warn_with: Mapping[str, str] = field(default_factory=dict)
     # CNI profiles: a note for the patch header when one tunnel is chosen (why it opens nothing).
-    tunnel_notes: dict[str, str] = {}
+    tunnel_notes: Mapping[str, str] = field(default_factory=dict)
     rules: tuple[ProfileRule, ...] = ()
 
-    @field_validator("lockout", mode="before")
     @classmethod
-    def _lockout(cls, value: object) -> object:
-        if not isinstance(value, list):
-            raise ValueError("a list of PORT/tcp or PORT/udp")
-        ports = []
-        for spec in value:
+    def from_data(cls, data: object) -> Profile:
+        """Check a profile file's data; raises ``DecodeError`` naming the key."""
+        fields = Fields(data, (), PROFILE_KEYS)
+        kind = fields.choice("kind", KINDS, fields.required("kind"))
+        lockout = []
+        for spec in fields.items("lockout"):
             try:
-                ports.append(parse_port_protocol(str(spec)))
+                lockout.append(parse_port_protocol(str(spec)))
             except ValueError:
-                raise ValueError(f"{spec!r} is not PORT/tcp or PORT/udp") from None
-        return tuple(ports)
+                raise fields.error("lockout", f"{spec!r} is not PORT/tcp or PORT/udp") from None
+        return cls(
+            kind=kind,
+            description=fields.text("description"),
+            roles=fields.texts("roles"),
+            tunnels=fields.texts("tunnels"),
+            lockout=tuple(lockout),
+            warn_with=fields.text_map("warn_with"),
+            tunnel_notes=fields.text_map("tunnel_notes"),
+            rules=tuple(
+                ProfileRule.from_data(entry, ("rules", index)) for index, entry in enumerate(fields.items("rules"))
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -188,23 +238,16 @@ def _check_profile(profile: Profile, where: str) -> None:
             seen.add(name)
 
 
-def _error_line(exc: ValidationError, data: object) -> str:
-    err = exc.errors()[0]
-    loc = list(err["loc"])
-    where = ""
-    if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+def _error_line(exc: DecodeError, data: object) -> str:
+    """The message, naming a rule by its name (``rule kubelet-ingress: ports: ...``)."""
+    path = exc.path
+    if len(path) >= 2 and path[0] == "rules" and isinstance(path[1], int):
         rules = data.get("rules") if isinstance(data, dict) else None
-        entry = rules[loc[1]] if isinstance(rules, list) and loc[1] < len(rules) else None
+        entry = rules[path[1]] if isinstance(rules, list) and path[1] < len(rules) else None
         name = entry.get("name") if isinstance(entry, dict) else None
-        where = f"rule {name}: " if name else f"rules[{loc[1]}]: "
-        loc = loc[2:]
-    field = ".".join(str(p) for p in loc if not isinstance(p, int)).replace("from_", "from")
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        return f"{where}unknown key {field!r}"
-    if err["type"] == "missing":
-        return f"{where}{field}: missing"
-    return f"{where}{field}: {msg}" if field else f"{where}{msg}"
+        where = f"rule {name}: " if name and isinstance(name, str) else f"rules[{path[1]}]: "
+        return where + exc.describe(skip=2)
+    return exc.describe()
 
 
 @functools.lru_cache(maxsize=256)
@@ -217,8 +260,8 @@ def parse_profile(name: str, text: str, where: str) -> LoadedProfile:
     if not isinstance(data, dict):
         raise BadInput(f"{where}: a profile is a mapping with kind, description and rules")
     try:
-        profile = Profile.model_validate(data)
-    except ValidationError as exc:
+        profile = Profile.from_data(data)
+    except DecodeError as exc:
         raise BadInput(f"{where}: {_error_line(exc, data)}") from None
     _check_profile(profile, where)
     return LoadedProfile(name, where, profile)

@@ -25,14 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, ValidationError, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
 from talospatch.addresses import parse_address, parse_network
+from talospatch.decode import DecodeError
 from talospatch.errors import BadInput
 from talospatch.expand import CONVERGED_ROLE, CONVERGED_TAKES, GROUP_FIELDS, used_groups
 from talospatch.options import DEFAULT_CNI, GEN_FIELDS, GenOptions, Labels
-from talospatch.profiles import Catalog, LoadedProfile, Profile, ProfileRule
+from talospatch.profiles import RULE_KEYS, RULE_SCHEMA, Catalog, LoadedProfile, Profile, ProfileRule
 from talospatch.versions import TALOS_VERSION_HELP, parse_talos_version
 from talospatch.yamlio import Marked, dump, load_marked
 
@@ -71,6 +72,10 @@ Address = Annotated[
     _checked(lambda v: parse_address(v, "")),
     WithJsonSchema({"type": "string", "description": "An IP address."}),
 ]
+
+
+# A rule in the profile format, checked as a profile file's rules are.
+Rule = Annotated[ProfileRule, PlainValidator(ProfileRule.from_data), WithJsonSchema(RULE_SCHEMA)]
 
 
 TalosRelease = Annotated[
@@ -116,7 +121,7 @@ class Settings(_Model):
         description="One NetworkRuleConfig per protocol and set of sources (fewer nftables rules on the node); "
         "switching layouts deletes the other layout's documents.",
     )
-    extra_rules: tuple[ProfileRule, ...] | None = Field(
+    extra_rules: tuple[Rule, ...] | None = Field(
         None, description=f"Rules in the profile format: an add-on defined inline (named {EXTRA_RULES})."
     )
     guard_from: tuple[Address, ...] | None = Field(
@@ -351,14 +356,18 @@ def _applies(loaded: LoadedProfile, role: str, converged: bool) -> bool:
 def _error_line(exc: ValidationError, path: str, marked: Marked) -> str:
     err = exc.errors()[0]
     loc = tuple(err["loc"])
-    line = marked.line(loc)
     msg = str(err["msg"]).removeprefix("Value error, ")
+    decoded = (err.get("ctx") or {}).get("error")
+    if isinstance(decoded, DecodeError):  # an extra rule, checked as profiles are: name its own key
+        loc += decoded.path
+        if decoded.unknown_key:
+            return f"{path}:{marked.line(loc)}: {key_path(loc)}: unknown key; valid: {', '.join(RULE_KEYS)}"
+        msg = decoded.message
+    line = marked.line(loc)
     where = key_path(loc)
     if err["type"] == "extra_forbidden":
         parent = loc[:-1]
         model: type[BaseModel] = ClusterSpec if not parent else Settings
-        if len(parent) >= 2 and parent[0] == "extraRules":
-            model = ProfileRule
         if len(parent) == 2 and parent[0] == "exports":
             if loc[-1] == "mergeInto":
                 return (

@@ -1,4 +1,4 @@
-"""The two Talos machine-config documents of the ingress firewall, as pydantic models.
+"""The two Talos machine-config documents of the ingress firewall, as frozen dataclasses.
 
 Validation mirrors Talos's Go code (``pkg/machinery/config/types/network``, unchanged
 since v1.6): the first error wins and reads as Talos words it, prefixed with the document
@@ -17,10 +17,9 @@ import functools
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
+from talospatch.decode import DecodeError, Fields, Path
 from talospatch.errors import BadInput
 
 API_VERSION: Final = "v1alpha1"
@@ -32,6 +31,8 @@ Protocol = Literal["tcp", "udp", "icmp", "icmpv6"]
 # The protocols a rule can usefully name (an ICMP rule's ports match the checksum).
 L4 = Literal["tcp", "udp"]
 Action = Literal["accept", "block"]
+PROTOCOLS: tuple[Protocol, ...] = ("tcp", "udp", "icmp", "icmpv6")
+ACTIONS: tuple[Action, ...] = ("accept", "block")
 
 
 @dataclass(frozen=True, order=True)
@@ -138,50 +139,68 @@ def _prefix(text: str) -> Network:
     return ipaddress.ip_network(text, strict=False)
 
 
-class _Doc(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class IngressRule(_Doc):
+@dataclass(frozen=True)
+class IngressRule:
     subnet: Network
-    except_: Network | None = Field(default=None, alias="except")
+    except_: Network | None = None
 
-    @field_validator("subnet", "except_", mode="before")
     @classmethod
-    def _prefix(cls, value: object) -> object:
-        if value is None or isinstance(value, ipaddress.IPv4Network | ipaddress.IPv6Network):
-            return value
+    def from_data(cls, data: object, path: Path) -> IngressRule:
+        fields = Fields(data, path, ("subnet", "except"))
+        subnet = _network(fields, "subnet", fields.required("subnet"))
+        excepted = fields.get("except")
+        return cls(subnet, None if excepted is None else _network(fields, "except", excepted))
+
+
+def _network(fields: Fields, key: str, value: object) -> Network:
+    try:
         return parse_prefix(value)
+    except ValueError as exc:
+        raise fields.error(key, str(exc)) from None
 
 
-class PortSelector(_Doc):
+@dataclass(frozen=True)
+class PortSelector:
     ports: tuple[PortRange, ...] = ()
     protocol: Protocol | None = None
 
-    @field_validator("ports", mode="before")
     @classmethod
-    def _ports(cls, value: object) -> object:
-        if value is None:
-            return ()
-        if not isinstance(value, list | tuple):
-            raise ValueError("ports must be a list")
-        return tuple(v if isinstance(v, PortRange) else PortRange.parse(v) for v in value)
+    def from_data(cls, data: object, path: Path) -> PortSelector:
+        fields = Fields(data, path, ("ports", "protocol"))
+        ports = []
+        for index, value in enumerate(fields.items("ports")):
+            try:
+                ports.append(PortRange.parse(value))
+            except ValueError as exc:
+                raise DecodeError((*path, "ports", index), str(exc)) from None
+        protocol = fields.get("protocol")
+        if protocol is not None:
+            # Talos's enumer parses protocols case-insensitively.
+            protocol = fields.choice("protocol", PROTOCOLS, protocol.lower() if isinstance(protocol, str) else protocol)
+        return cls(tuple(ports), protocol)
 
-    @field_validator("protocol", mode="before")
-    @classmethod
-    def _protocol(cls, value: object) -> object:
-        # Talos's enumer parses protocols case-insensitively.
-        return value.lower() if isinstance(value, str) else value
 
-
-class RuleConfig(_Doc):
+@dataclass(frozen=True)
+class RuleConfig:
     """``NetworkRuleConfig``: allow ``portSelector`` from the ``ingress`` subnets."""
 
-    apiVersion: Literal["v1alpha1"] = API_VERSION
-    kind: Literal["NetworkRuleConfig"] = RULE_KIND
+    apiVersion: ClassVar[str] = API_VERSION
+    kind: ClassVar[str] = RULE_KIND
     name: str = ""
     portSelector: PortSelector = PortSelector()
     ingress: tuple[IngressRule, ...] = ()
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> RuleConfig:
+        """Decode a document as Talos does; raises ``DecodeError`` naming the key."""
+        fields = Fields(data, (), ("apiVersion", "kind", "name", "portSelector", "ingress"))
+        return cls(
+            name=fields.text("name", required=False),
+            portSelector=PortSelector.from_data(fields.get("portSelector", {}), ("portSelector",)),
+            ingress=tuple(
+                IngressRule.from_data(entry, ("ingress", index)) for index, entry in enumerate(fields.items("ingress"))
+            ),
+        )
 
     def check(self) -> None:
         """Talos's ``RuleConfigV1Alpha1.Validate`` plus a required protocol.
@@ -240,13 +259,19 @@ class RuleConfig(_Doc):
         }
 
 
-class DefaultActionConfig(_Doc):
+@dataclass(frozen=True)
+class DefaultActionConfig:
     """``NetworkDefaultActionConfig``: what happens to ingress no rule matches."""
 
-    apiVersion: Literal["v1alpha1"] = API_VERSION
-    kind: Literal["NetworkDefaultActionConfig"] = DEFAULT_ACTION_KIND
+    apiVersion: ClassVar[str] = API_VERSION
+    kind: ClassVar[str] = DEFAULT_ACTION_KIND
     # A missing value is Talos's zero value, accept.
     ingress: Action = "accept"
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> DefaultActionConfig:
+        fields = Fields(data, (), ("apiVersion", "kind", "ingress"))
+        return cls(fields.choice("ingress", ACTIONS, fields.get("ingress", "accept")))
 
     def to_yaml(self) -> dict[str, Any]:
         return {"apiVersion": self.apiVersion, "kind": self.kind, "ingress": self.ingress}
@@ -286,17 +311,6 @@ class Firewall:
             seen.add(rule.name)
 
 
-def _one_line(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int))
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        return f"unknown key {loc!r}"
-    if err["type"] == "literal_error":
-        return f"{loc}: {msg}"
-    return f"{loc}: {msg}" if loc else msg
-
-
 def parse_document(data: Mapping[str, Any], where: str) -> FirewallDoc | None:
     """One YAML document as a firewall document; ``None`` for other kinds.
 
@@ -314,10 +328,10 @@ def parse_document(data: Mapping[str, Any], where: str) -> FirewallDoc | None:
     if data.get("apiVersion") != API_VERSION:
         raise BadInput(f"{where}: {kind} apiVersion must be {API_VERSION}")
     try:
-        return model.model_validate(body)
-    except ValidationError as exc:
+        return model.from_data(body)
+    except DecodeError as exc:
         name = data.get("name", "")
-        raise BadInput(f"{where}: {kind}/{name}: {_one_line(exc)}") from None
+        raise BadInput(f"{where}: {kind}/{name}: {exc}") from None
 
 
 def apply_patches(patches: Iterable[tuple[str, Sequence[Mapping[str, Any]]]], *, validate: bool = True) -> Firewall:

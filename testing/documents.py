@@ -10,7 +10,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from talospatch.talosdocs import Action, Firewall, IngressRule, PortRange, PortSelector, RuleConfig
+from talospatch.talosdocs import Action, Firewall, IngressRule, PortSelector, RuleConfig
 from testing.cluster import PROFILES
 
 ip = ipaddress.ip_address
@@ -26,10 +26,10 @@ def rule(name: str, ports: list[int | str], proto: str, *ingress: str) -> RuleCo
     for text in ingress:
         subnet, _, exc = text.partition(" except ")
         data = {"subnet": subnet} | ({"except": exc} if exc else {})
-        entries.append(IngressRule.model_validate(data))
+        entries.append(IngressRule.from_data(data, ()))
     return RuleConfig(
         name=name,
-        portSelector=PortSelector.model_validate({"ports": [PortRange.parse(p) for p in ports], "protocol": proto}),
+        portSelector=PortSelector.from_data({"ports": ports, "protocol": proto}, ()),
         ingress=tuple(entries),
     )
 

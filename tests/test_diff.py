@@ -69,7 +69,7 @@ def test_equivalent_rewrites_change_nothing(fw: Firewall, data: st.DataObject) -
                     )
                 )
         else:
-            rewritten.append(r.model_copy(update={"name": f"renamed-{r.name}", "ingress": ingress}))
+            rewritten.append(dataclasses.replace(r, name=f"renamed-{r.name}", ingress=ingress))
     shuffled = data.draw(st.permutations(rewritten), label="order")
     assert traffic_diff(fw, dataclasses.replace(fw, rules=tuple(shuffled)), CONTEXT) == []
 

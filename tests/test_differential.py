@@ -144,7 +144,7 @@ def _rule(protocol: str, ports: list[Any], ingress: list[tuple[str, str | None]]
     return {
         "protocol": protocol,
         "ports": [PortRange.parse(p) for p in ports],
-        "ingress": [IngressRule.model_validate({"subnet": s, "except": e}) for s, e in ingress],
+        "ingress": [IngressRule.from_data({"subnet": s, "except": e}, ()) for s, e in ingress],
     }
 
 

@@ -172,3 +172,20 @@ def test_custom_role_replaces_builtin_role(cli: Cli, tmp_path: Path) -> None:
     )
     result = ok(cli("gen", *WORKER, "--cni", "none", "--profiles-dir", str(folder)))
     assert [d["name"] for d in rule_docs(result.out)] == ["apid-ingress"]
+
+
+def test_rule_schema_accepts_every_built_in_rule_and_rejects_what_the_checker_rejects() -> None:
+    import jsonschema  # type: ignore[import-untyped]
+
+    from talospatch.profiles import RULE_SCHEMA
+    from talospatch.yamlio import load_one
+
+    validator = jsonschema.Draft202012Validator(RULE_SCHEMA)
+    files = sorted((Path(__file__).parents[1] / "profiles").glob("*.yaml"))
+    assert len(files) > 10
+    for file in files:
+        for entry in load_one(file.read_text(encoding="utf-8"), str(file)).get("rules") or []:
+            assert not list(validator.iter_errors(entry)), (file, entry["name"])
+    good = {"name": "r", "service": "s", "ports": [80], "protocol": "tcp", "from": ["nodes"], "why": "w", "source": "x"}
+    for bad in ({"ports": [70000]}, {"protocol": "sctp"}, {"from": ["everyone"]}, {"why": ""}, {"colour": "red"}):
+        assert list(validator.iter_errors({**good, **bad})), bad

@@ -112,9 +112,20 @@ def test_rule_validation(data: dict[str, Any], message: str) -> None:
         ),
         pytest.param(rule(ingress=[{"subnet": "10.0.0.300/8"}]), "invalid prefix", id="bad-address"),
         pytest.param(rule(ingress=[{"subnet": "10.0.0.0"}]), "invalid prefix", id="bare-address"),
-        pytest.param(rule(ingress=[{"except": "10.0.0.0/8"}]), "ingress.subnet: Field required", id="subnet-missing"),
+        pytest.param(rule(ingress=[{"except": "10.0.0.0/8"}]), "ingress.subnet: missing", id="subnet-missing"),
         pytest.param(rule(ingress=[{"subnet": "10.0.0.0/8", "except": "nope"}]), "invalid prefix", id="bad-except"),
-        pytest.param(rule(protocol="sctp"), "portSelector.protocol", id="unknown-protocol"),
+        pytest.param(
+            rule(protocol="sctp"),
+            "portSelector.protocol: must be tcp, udp, icmp or icmpv6, not 'sctp'",
+            id="unknown-protocol",
+        ),
+        pytest.param(
+            {**rule(), "ingress": {"subnet": "10.0.0.0/8"}}, "ingress: must be a list", id="ingress-not-a-list"
+        ),
+        pytest.param(
+            {**rule(), "ingress": ["10.0.0.0/8"]}, "ingress: must be a mapping", id="ingress-entry-not-a-mapping"
+        ),
+        pytest.param({**rule(), "portSelector": [80]}, "portSelector: must be a mapping", id="selector-not-a-mapping"),
         pytest.param({**rule(), "extra": 1}, "unknown key 'extra'", id="unknown-key"),
         pytest.param(
             {**rule(), "portSelector": {"ports": [80], "protocol": "tcp", "x": 1}},
@@ -161,6 +172,11 @@ def test_other_kinds_are_ignored() -> None:
 def test_wrong_api_version() -> None:
     with pytest.raises(BadInput, match="apiVersion must be v1alpha1"):
         parse_document({**rule(), "apiVersion": "v1"}, "x")
+
+
+def test_a_name_must_be_a_string() -> None:
+    with pytest.raises(BadInput, match=r"^x: NetworkRuleConfig/7: name: must be a string$"):
+        parse_document({**rule(), "name": 7}, "x")
 
 
 def test_default_action_values() -> None:
