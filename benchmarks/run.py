@@ -21,7 +21,6 @@ moment slows both sides of a ratio alike.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import ipaddress
 import random
 import re
@@ -268,7 +267,6 @@ def rules_table() -> None:
     from talospatch.options import GenOptions
     from talospatch.profiles import Catalog
 
-    compact = "compact" in {f.name for f in dataclasses.fields(GenOptions)}
     catalog = Catalog.load()
     print("## nft rules per node: one document per service vs --compact\n")
     print("Node 192.168.30.11 in 192.168.30.0/24, control planes .11-.13, admin 196.45.28.20,")
@@ -290,11 +288,8 @@ def rules_table() -> None:
 
             documents = len(expand(base).rules)
             own, total = count_rules(base)
-            if compact:
-                c_own, c_total = count_rules(dataclasses.replace(base, compact=True))  # type: ignore[call-arg]
-                cells = f"{c_own} | {_fewer(own, c_own)} | {total} | {c_total} | {_fewer(total, c_total)}"
-            else:
-                cells = f"- | - | {total} | - | -"
+            c_own, c_total = count_rules(base._replace(compact=True))
+            cells = f"{c_own} | {_fewer(own, c_own)} | {total} | {c_total} | {_fewer(total, c_total)}"
             print(f"| {role} | {cni} | {documents} | {own} | {cells} |")
     print()
 

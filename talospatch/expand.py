@@ -7,7 +7,6 @@ reviewer needs beside them (which group allowed which CIDR, why, and warnings).
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
 
@@ -283,8 +282,7 @@ def _normal_form(
     tunnel = None
     if cni.profile.tunnels:
         tunnel = tunnels[0] if len(tunnels) == 1 else ALL_TUNNELS
-    return dataclasses.replace(
-        opts,
+    return opts._replace(
         cni=cni.name,
         tunnel=tunnel,
         subnets=tuple(str(n) for n in sources.groups["nodes"]),

@@ -10,21 +10,34 @@ Messages name an option through ``Labels``: the command line maps each field to 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 DEFAULT_CNI = "cilium"
 DEFAULT_POD_SUBNET = "10.244.0.0/16"  # Talos's default cluster.network.podSubnets
 DEFAULT_SERVICE_SUBNET = "10.96.0.0/12"  # Talos's default cluster.network.serviceSubnets
 ALL_TUNNELS = "both"
 
+# The Talos releases ``--talos-version`` takes (``talospatch.versions`` models each): the newest
+# patch release known on each release line (minor version of Talos 1.x), and ``main``.
+NEWEST_PATCH: dict[int, int] = {8: 4, 9: 6, 10: 9, 11: 6, 12: 11, 13: 9, 14: 0}
+OLDEST_MINOR = min(NEWEST_PATCH)
+NEWEST_MINOR = max(NEWEST_PATCH)
+MAIN_NAME = "main"
+_DEFAULT_RELEASE = f"v1.{NEWEST_MINOR}.{NEWEST_PATCH[NEWEST_MINOR]}"
+TALOS_VERSION_HELP = (
+    f"Talos release to model: X.Y or X.Y.Z (v1.{OLDEST_MINOR}.0 to {_DEFAULT_RELEASE}; X.Y is the newest "
+    f"patch of that line) or main. Default: {_DEFAULT_RELEASE}."
+)
 
-@dataclass(frozen=True)
-class GenOptions:
+
+class GenOptions(NamedTuple):
     """One node role's firewall request. The field order is the order of the header's command.
 
-    A command that builds every role at once (``export``) leaves ``role`` empty.
+    A command that builds every role at once (``export``) leaves ``role`` empty. A NamedTuple
+    rather than a dataclass: every command loads it, ``--help`` and completion too, and a
+    class of 21 dataclass fields takes longer to create than the rest of their start-up.
+    Copy one with changes through ``opts._replace(...)``.
     """
 
     role: str = ""
@@ -55,20 +68,32 @@ class GenOptions:
     guard_from: tuple[str, ...] = ()
 
 
-GEN_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(GenOptions))
+GEN_FIELDS: tuple[str, ...] = GenOptions._fields
 
 
-@dataclass(frozen=True)
 class Labels:
     """How the user spelled each option: field name -> label, for messages.
 
     A field without a label is named by itself (``admins``), as a spec file spells it.
+    (A plain class: every command loads this module, and a dataclass costs start-up time.)
     """
 
-    names: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    __slots__ = ("names",)
+
+    def __init__(self, names: Mapping[str, str] | None = None) -> None:
+        self.names: Mapping[str, str] = names or {}
 
     def __call__(self, field: str) -> str:
         return self.names.get(field, field)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Labels) and self.names == other.names
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.names.items())))
+
+    def __repr__(self) -> str:
+        return f"Labels({dict(self.names)!r})"
 
 
 FIELD_NAMES = Labels()

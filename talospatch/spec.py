@@ -18,7 +18,6 @@ same spec, each into a folder of its own (``talospatch.export.fromspec``).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -32,9 +31,9 @@ from talospatch.addresses import parse_address, parse_network
 from talospatch.decode import DecodeError
 from talospatch.errors import BadInput
 from talospatch.expand import CONVERGED_ROLE, CONVERGED_TAKES, GROUP_FIELDS, used_groups
-from talospatch.options import DEFAULT_CNI, GEN_FIELDS, GenOptions, Labels
+from talospatch.options import DEFAULT_CNI, GEN_FIELDS, TALOS_VERSION_HELP, GenOptions, Labels
 from talospatch.profiles import RULE_KEYS, RULE_SCHEMA, Catalog, LoadedProfile, Profile, ProfileRule
-from talospatch.versions import TALOS_VERSION_HELP, parse_talos_version
+from talospatch.versions import parse_talos_version
 from talospatch.yamlio import Marked, dump, load_marked
 
 SPEC_FILE = "talospatch.yaml"
@@ -342,7 +341,7 @@ class LoadedSpec:
         labels = Labels({**KEYS, **names})
         used = used_groups(options, catalog, labels)
         values: dict[str, Any] = {name: tuple(take(name, group in used) or ()) for name, group in GROUP_OF.items()}
-        options = dataclasses.replace(options, **values)
+        options = options._replace(**values)
         labels = Labels({**KEYS, **names})
         return RoleRequest(role, options, labels, catalog, prune)
 

@@ -19,12 +19,8 @@ import re
 from dataclasses import dataclass
 
 from talospatch.errors import BadInput
+from talospatch.options import MAIN_NAME, NEWEST_MINOR, NEWEST_PATCH, OLDEST_MINOR
 
-# The newest patch release known on each release line (minor version of Talos 1.x).
-NEWEST_PATCH: dict[int, int] = {8: 4, 9: 6, 10: 9, 11: 6, 12: 11, 13: 9, 14: 0}
-OLDEST_MINOR = min(NEWEST_PATCH)
-NEWEST_MINOR = max(NEWEST_PATCH)
-MAIN_NAME = "main"
 MAIN_DISPLAY = "main (v1.15 development, after 55e0f6350)"
 
 # Talos's own test notes "ENOBUFS on the receive side past ~91 rules" (#14001): counted as
@@ -230,11 +226,6 @@ RELEASES: tuple[TalosVersion, ...] = tuple(
 )
 DEFAULT_VERSION: TalosVersion = RELEASES[-1]
 DEFAULT_VERSION_NAME: str = DEFAULT_VERSION.display
-# For ``--talos-version``'s help.
-TALOS_VERSION_HELP = (
-    f"Talos release to model: X.Y or X.Y.Z (v1.{OLDEST_MINOR}.0 to {DEFAULT_VERSION_NAME}; X.Y is the newest "
-    f"patch of that line) or main. Default: {DEFAULT_VERSION_NAME}."
-)
 # The newest patch of each line, then main: what a support matrix or a test sweeps.
 LINE_VERSIONS: tuple[TalosVersion, ...] = (
     *(TalosVersion(minor, patch) for minor, patch in sorted(NEWEST_PATCH.items())),

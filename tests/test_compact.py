@@ -8,7 +8,6 @@ in network namespaces, the real kernel's verdict for every probe with each layou
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 from pathlib import Path
 
@@ -38,7 +37,7 @@ REFERENCE = GenOptions(
 
 
 def _compact(opts: GenOptions) -> GenOptions:
-    return dataclasses.replace(opts, compact=True)
+    return opts._replace(compact=True)
 
 
 def _context(generated: Generated, dual: bool = False) -> NodeContext:
@@ -215,7 +214,7 @@ def _every_layout_case() -> list[pytest.ParameterSet]:
             nodeport_from=("198.51.100.0/24",) if nodeport else (),
         )
         cases.append(pytest.param(with_addons, False, id=f"{role}-every-addon"))
-        cases.append(pytest.param(dataclasses.replace(with_addons, controlplane=()), False, id=f"{role}-defaults"))
+        cases.append(pytest.param(with_addons._replace(controlplane=()), False, id=f"{role}-defaults"))
     return cases
 
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import ipaddress
 import json
@@ -103,7 +102,7 @@ REFERENCE = GenOptions(
 
 def reference(**changes: Any) -> GenOptions:
     """The reference cluster: 192.168.30.0/24, control planes .11-.13, one admin, Cilium with Geneve."""
-    return dataclasses.replace(REFERENCE, **changes)
+    return REFERENCE._replace(**changes)
 
 
 def read_rules(text: str) -> list[dict[str, str]]:

@@ -4,7 +4,6 @@ merging into a realistic config.xml keeps every byte that is not talospatch's.""
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import html
 import ipaddress
@@ -168,7 +167,7 @@ REFERENCE = GenOptions(
 
 def reference(**changes: Any) -> GenOptions:
     """The reference cluster: 192.168.30.0/24, control planes .11-.13, one admin, Cilium with Geneve."""
-    return dataclasses.replace(REFERENCE, **changes)
+    return REFERENCE._replace(**changes)
 
 
 def check_unique_children(element: ET.Element) -> None:

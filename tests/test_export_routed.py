@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
@@ -32,7 +31,7 @@ REFERENCE = GenOptions(
 
 def reference(**changes: Any) -> GenOptions:
     """The reference cluster: 192.168.30.0/24, control planes .11-.13, one admin, Cilium with Geneve."""
-    return dataclasses.replace(REFERENCE, **changes)
+    return REFERENCE._replace(**changes)
 
 
 def rows(routed: RoutedPlan) -> set[tuple[str, str, str, str | None, str | None, tuple[int, ...]]]:

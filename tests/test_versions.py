@@ -27,6 +27,7 @@ from talospatch.hazards import (
     rule_count,
 )
 from talospatch.nft import NodeContext, Ruleset, compile_firewall, render, rule_text
+from talospatch.options import TALOS_VERSION_HELP
 from talospatch.reach import Reach
 from talospatch.talosdocs import PortRange, RuleConfig
 from talospatch.versions import (
@@ -35,7 +36,6 @@ from talospatch.versions import (
     LINE_VERSIONS,
     MAIN,
     RELEASES,
-    TALOS_VERSION_HELP,
     TalosVersion,
     parse_talos_version,
     support_matrix,
@@ -152,6 +152,7 @@ def test_a_newer_line_is_modelled_as_main_with_a_warning(text: str) -> None:
 
 
 def test_help_names_the_range_and_the_default() -> None:
+    assert TALOS_VERSION_HELP.endswith(f"Default: {DEFAULT_VERSION_NAME}.")
     assert TALOS_VERSION_HELP == (
         "Talos release to model: X.Y or X.Y.Z (v1.8.0 to v1.14.0; X.Y is the newest patch of that line) or main. "
         "Default: v1.14.0."

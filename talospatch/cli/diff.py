@@ -10,7 +10,7 @@ import typer
 from talospatch.cli.app import command_app, warn
 from talospatch.cli.node import NodeIp, NoHostDns, ServiceSubnet
 from talospatch.errors import BadInput
-from talospatch.versions import TALOS_VERSION_HELP
+from talospatch.options import TALOS_VERSION_HELP
 
 FORMATS = ("text", "markdown", "json")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from typing import Annotated
 
@@ -41,7 +40,7 @@ def gen(opts: GenOptions, output: Output = None, guard_from: From = None) -> Non
     if output is not None:
         files.check_target(output, LABELS("output"))
     if guard_from:
-        opts = dataclasses.replace(opts, guard_from=tuple(guard_from))
+        opts = opts._replace(guard_from=tuple(guard_from))
     patch = make_patch(opts, command_line, labels=LABELS)
     for message in patch.generated.warnings:
         warn(message)

@@ -36,7 +36,6 @@ def init(opts: GenOptions, output: Output = None, guard_from: From = None) -> No
 
     With --role the spec builds that role only; without it, controlplane and worker.
     """
-    import dataclasses
 
     from talospatch import output as files
     from talospatch.expand import expand
@@ -45,7 +44,7 @@ def init(opts: GenOptions, output: Output = None, guard_from: From = None) -> No
     if output is not None:
         files.check_target(output, LABELS("output"))
     if guard_from:
-        opts = dataclasses.replace(opts, guard_from=tuple(guard_from))
+        opts = opts._replace(guard_from=tuple(guard_from))
     if opts.role:
         expand(opts, labels=LABELS)  # errors name gen's flags
     folder = os.path.dirname(output) if output else "."

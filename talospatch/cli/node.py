@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -50,7 +49,7 @@ def node_firewall(
         if not opts.role:
             raise BadInput(f"{spec} is a cluster spec: give --role with the role to look at")
         # The spec holds the cluster's options: only the node's may be given beside it.
-        cluster = dataclasses.replace(opts, role="", pod_subnets=(), talos_version=None)
+        cluster = opts._replace(role="", pod_subnets=(), talos_version=None)
         refuse_beside_patch_files(cluster, "a cluster spec")
     elif patches:
         refuse_beside_patch_files(opts)

@@ -15,18 +15,15 @@ import inspect
 import shlex
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import typer
 
 from talospatch.errors import BadInput
-from talospatch.options import GenOptions, Labels
-from talospatch.versions import TALOS_VERSION_HELP
+from talospatch.options import TALOS_VERSION_HELP, GenOptions, Labels
 
 
-@dataclass(frozen=True)
-class GenOption:
+class GenOption(NamedTuple):
     field: str  # the GenOptions field, also the command's parameter name
     flag: str
     metavar: str | None
@@ -36,7 +33,7 @@ class GenOption:
     @property
     def kind(self) -> Any:
         """The typer type: a list for repeatable options, a flag for booleans, else a string."""
-        default = GenOptions.__dataclass_fields__[self.field].default
+        default = GenOptions._field_defaults[self.field]
         if isinstance(default, bool):
             return bool
         if isinstance(default, tuple):

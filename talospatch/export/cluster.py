@@ -13,7 +13,6 @@ Pure: no printing, no files; warnings are returned.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -161,8 +160,7 @@ def role_options(opts: GenOptions, role: str, catalog: Catalog, labels: Labels =
     converged = opts.converged and role == "controlplane"
     nodeport = wants_nodeport(opts) and (converged or _applies("nodeport", role, catalog))
     cleared: dict[str, Any] = dict.fromkeys(GROUP_FIELDS.values(), ())
-    base = dataclasses.replace(
-        opts,
+    base = opts._replace(
         role=role,
         addons=tuple(name for name in opts.addons if converged or _applies(name, role, catalog)),
         nodeport=nodeport and not converged,
@@ -176,7 +174,7 @@ def role_options(opts: GenOptions, role: str, catalog: Catalog, labels: Labels =
     }
     if nodeport:
         given["nodeport_from"] = opts.nodeport_from
-    return dataclasses.replace(base, **given)
+    return base._replace(**given)
 
 
 def _applies(addon: str, role: str, catalog: Catalog) -> bool:

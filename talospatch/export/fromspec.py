@@ -12,7 +12,6 @@ Pure: no printing, no files.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,7 +100,7 @@ def cluster_request(spec: LoadedSpec) -> ClusterRequest:
         profiles_dir=str(spec.folder / top.profiles_dir) if top.profiles_dir is not None else None,
         talos_version=top.talos_version,
     )
-    options = dataclasses.replace(options, **values)
+    options = options._replace(**values)
     return ClusterRequest(options, Labels(dict(KEYS)), spec.catalog, roles, spec_command(spec))
 
 
