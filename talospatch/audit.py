@@ -23,13 +23,13 @@ from functools import cache
 from importlib.resources import files
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
+from talospatch.decode import DecodeError, Fields
+from talospatch.decode import Path as KeyPath
 from talospatch.errors import BadInput
 from talospatch.netstat import Socket
 from talospatch.nft import TRUSTED_INTERFACES, Family, IPAddress, NodeContext, build_ip_set
 from talospatch.reach import DOCUMENTATION_ADDRESS, Packet, Reach
-from talospatch.talosdocs import Firewall
+from talospatch.talosdocs import L4, Firewall
 from talospatch.versions import TalosVersion
 from talospatch.yamlio import load_one
 
@@ -65,28 +65,53 @@ _NOT_GLOBAL = tuple(
 )
 
 
-class KnownListener(BaseModel):
+Expect = Literal["open", "closed", "local"]
+EXPECTS: tuple[Expect, ...] = ("open", "closed", "local")
+
+
+@dataclass(frozen=True)
+class KnownListener:
     """One entry of ``listeners.yaml``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     port: int
-    protocol: Literal["tcp", "udp"]
+    protocol: L4
     component: str
-    expect: Literal["open", "closed", "local"]
+    expect: Expect
     why: str
     source: str
+
+    @classmethod
+    def from_data(cls, data: object, path: KeyPath) -> KnownListener:
+        fields = Fields(data, path, ("port", "protocol", "component", "expect", "why", "source"))
+        port = fields.required("port")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port <= 65535:
+            raise fields.error("port", f"must be a port 1-65535, not {port!r}")
+        return cls(
+            port=port,
+            protocol=fields.choice("protocol", ("tcp", "udp"), fields.required("protocol")),
+            component=fields.text("component"),
+            expect=fields.choice("expect", EXPECTS, fields.required("expect")),
+            why=fields.text("why"),
+            source=fields.text("source"),
+        )
 
 
 @cache
 def known_listeners() -> dict[tuple[int, str], KnownListener]:
     """The bundled table of Talos/Kubernetes/CNI listeners, by (port, protocol)."""
-    text = files("talospatch").joinpath("listeners.yaml").read_text(encoding="utf-8")
-    data = load_one(text, "listeners.yaml")
+    return parse_listeners(files("talospatch").joinpath("listeners.yaml").read_text(encoding="utf-8"))
+
+
+def parse_listeners(text: str, where: str = "listeners.yaml") -> dict[tuple[int, str], KnownListener]:
+    """A listener table's text, checked; errors name the entry and key."""
+    data = load_one(text, where)
     try:
-        entries = [KnownListener.model_validate(item) for item in data["listeners"]]
-    except (ValidationError, KeyError, TypeError) as exc:
-        raise BadInput(f"listeners.yaml: {exc}") from None
+        items = Fields(data, (), ("listeners",)).items("listeners", required=True)
+        entries = [KnownListener.from_data(item, ("listeners", index)) for index, item in enumerate(items)]
+    except DecodeError as exc:
+        if len(exc.path) > 1:  # an entry: name it by its index
+            raise BadInput(f"{where}: listeners[{exc.path[1]}]: {exc.describe(skip=2)}") from None
+        raise BadInput(f"{where}: {exc}") from None
     return {(entry.port, entry.protocol): entry for entry in entries}
 
 

@@ -13,7 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from talospatch.audit import AuditResult, ListenerReport, audit, audit_nodes, known_listeners, results_dict, table_text
+from talospatch.audit import (
+    AuditResult,
+    ListenerReport,
+    audit,
+    audit_nodes,
+    known_listeners,
+    parse_listeners,
+    results_dict,
+    table_text,
+)
+from talospatch.errors import BadInput
 from talospatch.netstat import listeners, parse_netstat
 from talospatch.nft import NodeContext
 from talospatch.patchfiles import load_firewall
@@ -212,3 +222,32 @@ def test_without_any_node_address_a_documentation_address_stands_in() -> None:
     result = run("cp1-netstat-x.txt", reference(), NodeContext())
     assert "no node address given: wildcard listeners are judged at a documentation address" in result.notes
     assert [str(a) for a in report(result, "tcp", "::", 4240).access] == ["cilium-health-ingress: 192.168.30.0/24"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param("listeners: []\n", "listeners.yaml: listeners: must list at least one item", id="empty"),
+        pytest.param("other: 1\n", "listeners.yaml: unknown key 'other'", id="unknown-top-key"),
+        pytest.param(
+            "listeners:\n  - {port: 50000, protocol: tcp, component: apid, expect: open, why: w, source: s}\n"
+            "  - {port: 70000, protocol: tcp, component: x, expect: open, why: w, source: s}\n",
+            "listeners.yaml: listeners[1]: port: must be a port 1-65535, not 70000",
+            id="port",
+        ),
+        pytest.param(
+            "listeners:\n  - {port: 1, protocol: sctp, component: x, expect: open, why: w, source: s}\n",
+            "listeners.yaml: listeners[0]: protocol: must be tcp or udp, not 'sctp'",
+            id="protocol",
+        ),
+        pytest.param(
+            "listeners:\n  - {port: 1, protocol: tcp, component: x, expect: maybe, why: w, source: s}\n",
+            "listeners.yaml: listeners[0]: expect: must be open, closed or local, not 'maybe'",
+            id="expect",
+        ),
+    ],
+)
+def test_listener_table_errors_name_the_entry(text: str, message: str) -> None:
+    with pytest.raises(BadInput) as excinfo:
+        parse_listeners(text)
+    assert str(excinfo.value) == message
