@@ -25,7 +25,7 @@ NEW_ADDONS: dict[str, dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]]] =
     "cilium-metrics": {"cilium-metrics-ingress": ("tcp", ("9962-9965",), ("nodes", "pods"))},
     "calico-metrics": {"calico-felix-metrics-ingress": ("tcp", ("9091",), ("nodes", "pods"))},
     "bgp": {"bgp-peers-ingress": ("tcp", ("179",), ("bgp-peers",))},
-    "metallb-metrics": {"metallb-metrics-ingress": ("tcp", ("7472",), ("nodes", "pods"))},
+    "metallb-metrics": {"metallb-metrics-ingress": ("tcp", ("7472", "9120"), ("nodes", "pods"))},
     "kube-proxy-health": {"kube-proxy-health-ingress": ("tcp", ("10256",), ("nodes", "load-balancers"))},
     "rook-ceph": {
         "ceph-mon-ingress": ("tcp", ("3300", "6789"), ("nodes", "pods")),

@@ -6,11 +6,12 @@ in ``params``. Only the command line prints; errors are caught once, in ``main``
 ``TalospatchError`` becomes its message on stderr and its exit code; anything else is a bug
 (exit 4, with a traceback).
 
-Start-up: ``--help``, ``--version`` and shell completion must not pay for pydantic and
-ruamel.yaml, which the core imports. So the modules of this package import only typer, the
-standard library and the light ``talospatch.options``/``talospatch.errors`` at the top; each
-command imports the core it calls in its body, as its first statement. A test holds every
-command's ``--help`` and completion to that.
+Start-up: ``--help``, ``--version`` and shell completion must not pay for ruamel.yaml or
+the core. So the root loads a command's module only when that command is used (``app``),
+the modules of this package import only typer, the standard library and the light
+``talospatch.options``/``talospatch.errors`` at the top, and each command imports the core
+it calls in its body, as its first statement. Tests hold every command's ``--help`` and
+completion to that.
 """
 
 from __future__ import annotations
