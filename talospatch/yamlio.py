@@ -19,11 +19,17 @@ import re
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from talospatch.errors import BadInput
+
+try:
+    from ruamel.yaml.cyaml import CParser  # type: ignore[attr-defined]
+except ImportError:  # ruamel.yaml.clib is a dependency on CPython only; elsewhere: the pure parser
+    CParser = None
 
 
 class _Yaml12Resolver(VersionedResolver):
@@ -36,12 +42,58 @@ class _Yaml12Resolver(VersionedResolver):
         return (1, 2)
 
 
+if CParser is not None:
+
+    class _CSafeLoader(CParser, SafeConstructor, _Yaml12Resolver):  # type: ignore[misc]
+        """The loader ``YAML(typ="safe")`` puts together around the C parser, as one class.
+
+        ``YAML.load_all`` defines a new loader class at every call: that class, the loader
+        (its own parser, composer, constructor and resolver) and the C parser's buffers make
+        a cycle left to the garbage collector, and a build of thousands of patches held
+        megabytes of them. ``_c_load`` breaks the loader's cycle when it is done instead.
+        """
+
+        def __init__(self, text: str) -> None:
+            CParser.__init__(self, text)
+            self._parser = self._composer = self
+            SafeConstructor.__init__(self, loader=self)
+            _Yaml12Resolver.__init__(self, loadumper=self)
+            self.allow_duplicate_keys = False
+
+
+def _c_load(text: str) -> list[Any]:
+    """The non-empty documents of ``text``, read with the C parser (``YAMLError`` without it)."""
+    if CParser is None:
+        raise YAMLError("ruamel.yaml.clib is not installed")
+    loader = _CSafeLoader(text)
+    try:
+        documents = []
+        while loader.check_data():
+            document = loader.get_data()
+            if document is not None:
+                documents.append(document)
+        return documents
+    finally:
+        loader.dispose()
+        loader.__dict__.clear()  # its references to itself: freed now, not by the collector
+
+
 @functools.cache
-def _loader(*, pure: bool = False) -> YAML:
-    yaml = YAML(typ="safe", pure=pure)  # not pure: the C parser from ruamel.yaml.clib
+def _pure_loader() -> YAML:
+    yaml = YAML(typ="safe", pure=True)
     yaml.Resolver = _Yaml12Resolver
     yaml.allow_duplicate_keys = False
     return yaml
+
+
+def _pure_load(text: str) -> list[Any]:
+    """The non-empty documents of ``text``, read with the pure-Python parser."""
+    yaml = _pure_loader()
+    try:
+        return [doc for doc in yaml.load_all(text) if doc is not None]
+    finally:
+        # ruamel keeps a ``DocInfo`` per document read in ``doc_infos`` and never drops them.
+        yaml.doc_infos.clear()
 
 
 def load_all(text: str, where: str) -> list[Any]:
@@ -52,11 +104,11 @@ def load_all(text: str, where: str) -> list[Any]:
     parser decides, and its message is the one reported.
     """
     try:
-        return [doc for doc in _loader().load_all(text) if doc is not None]
+        return _c_load(text)
     except YAMLError:
         pass
     try:
-        return [doc for doc in _loader(pure=True).load_all(text) if doc is not None]
+        return _pure_load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = f" line {mark.line + 1}" if mark is not None else ""
@@ -133,7 +185,7 @@ def _plain(node: Any, path: Path, lines: dict[Path, int]) -> Any:
 def load_marked(text: str, where: str) -> Marked:
     """A YAML file of one document (an empty file is an empty mapping), keeping line numbers."""
     try:
-        documents = [doc for doc in _loader().load_all(text) if doc is not None]
+        documents = _c_load(text)
     except YAMLError:
         # The round-trip parser reports where the YAML breaks (or reads what libyaml refuses).
         yaml = YAML(typ="rt", pure=True)
