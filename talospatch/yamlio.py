@@ -85,7 +85,11 @@ class _ScalarConstructor(SafeConstructor, _Yaml12Resolver):
 
 _SCALARS = _ScalarConstructor()
 # What ruamel resolves a plain scalar to, by its first character: (tag, pattern), in order.
-_IMPLICIT: dict[str, list[tuple[str, re.Pattern[str]]]] = _SCALARS.versioned_resolver
+# (ruamel compiles its patterns lazily, behind a wrapper that costs a call per match.)
+_IMPLICIT: dict[str, list[tuple[str, re.Pattern[str]]]] = {
+    first: [(tag, re.compile(lazy.pattern, lazy.flags)) for tag, lazy in resolvers]
+    for first, resolvers in _SCALARS.versioned_resolver.items()
+}
 # The tags ``_plain_load`` constructs itself (with ruamel's constructor); str is the default.
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float", "null")}
 
