@@ -353,11 +353,21 @@ def _scalar(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
-        if _is_range(value):
-            return f'"{value}"'
-        if _PLAIN.fullmatch(value) and value.lower() not in _SPECIAL:
-            return value
+        text = _string(value)
+        if text is not None:
+            return text
     raise _Unusual
+
+
+# Names, kinds, protocols and the same CIDRs fill every document: each string is looked at once.
+@functools.lru_cache(maxsize=4096)
+def _string(value: str) -> str | None:
+    """How ``_write`` writes the string ``value``, or None when ruamel must."""
+    if _is_range(value):
+        return f'"{value}"'
+    if _PLAIN.fullmatch(value) and value.lower() not in _SPECIAL:
+        return value
+    return None
 
 
 def _key(key: object) -> str:
