@@ -84,12 +84,19 @@ class _ScalarConstructor(SafeConstructor, _Yaml12Resolver):
 
 
 _SCALARS = _ScalarConstructor()
-# What ruamel resolves a plain scalar to, by its first character: (tag, pattern), in order.
-# (ruamel compiles its patterns lazily, behind a wrapper that costs a call per match.)
-_IMPLICIT: dict[str, list[tuple[str, re.Pattern[str]]]] = {
-    first: [(tag, re.compile(lazy.pattern, lazy.flags)) for tag, lazy in resolvers]
-    for first, resolvers in _SCALARS.versioned_resolver.items()
-}
+
+
+@functools.cache
+def _implicit() -> dict[str, list[tuple[str, re.Pattern[str]]]]:
+    """What ruamel resolves a plain scalar to, by its first character: (tag, pattern), in
+    order. Compiled at the first read, not at import (commands that read no YAML start
+    faster); ruamel's own patterns sit behind a wrapper that costs a call per match."""
+    return {
+        first: [(tag, re.compile(lazy.pattern, lazy.flags)) for tag, lazy in resolvers]
+        for first, resolvers in _SCALARS.versioned_resolver.items()
+    }
+
+
 # The tags ``_plain_load`` constructs itself (with ruamel's constructor); str is the default.
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float", "null")}
 
@@ -106,7 +113,7 @@ def _plain_scalar(value: str, plain: bool) -> Any:
     """A scalar as ruamel's safe loader reads it: a quoted or block scalar is a string; a
     plain one is resolved by the YAML 1.2 patterns, then constructed by ruamel."""
     if plain:
-        for tag, pattern in _IMPLICIT.get(value[:1], ()):
+        for tag, pattern in _implicit().get(value[:1], ()):
             if pattern.match(value):
                 if tag not in _PLAIN_TAGS:
                     raise _NotPlain
