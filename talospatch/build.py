@@ -3,7 +3,7 @@
 ``build_spec`` runs gen's pipeline (``talospatch.patch.make_patch``) once per role of a spec,
 each over the file it replaces (so removed rules keep a ``$patch: delete`` document, see
 ``talospatch.removal``). Nothing is written here: ``write_build`` writes a spec's files
-(atomically, all checked before the first is written) and ``check_build`` compares them with
+(all of them or none: staged beside their targets, then renamed into place) and ``check_build`` compares them with
 what is on disk: missing, stale or extra files, a traffic summary and a unified diff per file.
 
 A spec's ``exports`` (other firewalls' files, ``talospatch.export.fromspec``) are built the
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,13 +153,19 @@ def _export_build(spec: LoadedSpec, rendered: SpecExport) -> ExportBuild:
 
 
 def write_build(result: SpecBuild) -> list[str]:
-    """Write the spec's changed files (the folder is created); one line per file: what happened."""
+    """Write the spec's changed files (the folders are created); one line per file: what happened.
+
+    All or nothing: every changed file is staged beside its target first, and renamed into
+    place only when all are staged (``output.Staging``); a file that is already as built is
+    not written at all.
+    """
     if result.lockouts:
         raise BadInput("a spec with lockouts is not written")
-    folder = result.spec.output_dir
-    output.make_folder(str(folder), result.spec.at(("output",)))
+    spec = result.spec
+    # A key's line parses the spec again: looked up only for a message (``functools.partial``).
+    output.make_folder(str(spec.output_dir), functools.partial(spec.at, ("output",)))
     for built in result.exports:
-        output.make_folder(str(built.folder), result.spec.at(("exports", built.index, "output")))
+        output.make_folder(str(built.folder), functools.partial(spec.at, ("exports", built.index, "output")))
     for role_file in result.files:
         output.check_target(str(role_file.path), str(role_file.path))
     for built in result.exports:
@@ -166,20 +173,22 @@ def write_build(result: SpecBuild) -> list[str]:
             output.make_folder(str(export_file.path.parent), str(export_file.path))
             output.check_target(str(export_file.path), str(export_file.path))
     lines = []
-    for role_file in result.files:
-        if role_file.fresh:
-            lines.append(f"{role_file.path}: unchanged")
-            continue
-        output.write_atomic(str(role_file.path), role_file.text, str(role_file.path))
-        state = "written" if role_file.old is None else f"updated (generation {role_file.patch.generation})"
-        lines.append(f"{role_file.path}: {state}")
-    for built in result.exports:
-        for export_file in built.files:
-            if export_file.fresh:
-                lines.append(f"{export_file.path}: unchanged")
+    with output.Staging() as staging:
+        for role_file in result.files:
+            if role_file.fresh:
+                lines.append(f"{role_file.path}: unchanged")
                 continue
-            output.write_atomic(str(export_file.path), export_file.text, str(export_file.path))
-            lines.append(f"{export_file.path}: {'written' if export_file.old is None else 'updated'}")
+            staging.add(str(role_file.path), role_file.text, str(role_file.path))
+            state = "written" if role_file.old is None else f"updated (generation {role_file.patch.generation})"
+            lines.append(f"{role_file.path}: {state}")
+        for built in result.exports:
+            for export_file in built.files:
+                if export_file.fresh:
+                    lines.append(f"{export_file.path}: unchanged")
+                    continue
+                staging.add(str(export_file.path), export_file.text, str(export_file.path))
+                lines.append(f"{export_file.path}: {'written' if export_file.old is None else 'updated'}")
+        staging.commit()
     return lines
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from talospatch.addresses import IPAddress
 from talospatch.expand import Generated
-from talospatch.nft import NodeContext
+from talospatch.nft import NodeContext, Ruleset
 from talospatch.options import FIELD_NAMES, Labels
 from talospatch.reach import Answer, Reach
 from talospatch.talosdocs import L4
@@ -31,9 +31,14 @@ def lost_access(
     return lost
 
 
-def lockouts(generated: Generated, context: NodeContext, labels: Labels = FIELD_NAMES) -> list[str]:
-    """One line per (guarded address, port) the patch would cut off, with the fix."""
-    reach = Reach(generated.firewall, context, generated.version)
+def lockouts(
+    generated: Generated, context: NodeContext, labels: Labels = FIELD_NAMES, ruleset: Ruleset | None = None
+) -> list[str]:
+    """One line per (guarded address, port) the patch would cut off, with the fix.
+
+    ``ruleset``: the documents compiled for ``context``, when the caller has them.
+    """
+    reach = Reach(generated.firewall, context, generated.version, ruleset=ruleset)
     problems = []
     for address, port, protocol, answer in lost_access(reach, generated.guard_addresses, generated.lockout_ports):
         takes_admin = any(

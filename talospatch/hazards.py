@@ -234,10 +234,12 @@ def apply_version(
 @dataclass(frozen=True)
 class GeneratedFit:
     """``fit_generated``'s result: ``generated`` with its documents fitted to the release
-    (warnings appended to ``generated.warnings``), and the rewrites made."""
+    (warnings appended to ``generated.warnings``), the rewrites made, and the ruleset the
+    fitted documents compile to on the node (for the lockout guard, which queries it)."""
 
     generated: Generated
     changes: tuple[str, ...]
+    ruleset: Ruleset
 
 
 def fit_generated(
@@ -251,4 +253,5 @@ def fit_generated(
     fitted = {rule.name: rule for rule in fit.firewall.rules}
     documents = [dataclasses.replace(d, document=fitted[d.document.name]) for d in generated.documents]
     warnings = [*generated.warnings, *fit.changes, *fit.warnings]
-    return GeneratedFit(dataclasses.replace(generated, documents=documents, warnings=warnings), fit.changes)
+    fitted_generated = dataclasses.replace(generated, documents=documents, warnings=warnings)
+    return GeneratedFit(fitted_generated, fit.changes, fit.ruleset)

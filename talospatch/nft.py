@@ -31,6 +31,7 @@ numbers of the counters.
 from __future__ import annotations
 
 import bisect
+import functools
 import ipaddress
 import socket
 from collections.abc import Iterable, Sequence
@@ -418,6 +419,20 @@ def _document_rules(fw: Firewall, ct_states: tuple[CtState, ...]) -> list[NftRul
 def _ingress_chain(fw: Firewall, ctx: NodeContext, version: TalosVersion) -> Chain:
     """The ``ingress`` chain (hook input, the release's priority), rules in Talos's order."""
     block = fw.default_action == "block"
+    return Chain(
+        name="ingress",
+        hook="input",
+        priority=version.ingress_priority,
+        policy="drop" if block else "accept",
+        rules=(*_ingress_head(block, ctx, version), *_document_rules(fw, ())),
+    )
+
+
+# A build compiles thousands of firewalls for a handful of (mode, node, release) triples.
+@functools.lru_cache(maxsize=64)
+def _ingress_head(block: bool, ctx: NodeContext, version: TalosVersion) -> tuple[NftRule, ...]:
+    """The ingress rules before the documents' (trusted interfaces, conntrack, ICMP,
+    pod/service traffic): they depend on the mode, the node and the release only."""
     rules = _compile_rule(verdict="accept", origin=ORIGIN_TRUSTED, iifnames=TRUSTED_INTERFACES)
     if block or version.accept_mode_conntrack:
         rules += _compile_rule(verdict="accept", origin=ORIGIN_ESTABLISHED, ct_states=("established", "related"))
@@ -453,14 +468,7 @@ def _ingress_chain(fw: Firewall, ctx: NodeContext, version: TalosVersion) -> Cha
                     dports=(PortRange(53, 53),),
                 )
         rules += _compile_rule(verdict="accept", origin=ORIGIN_POD_SERVICE, source=k8s, destination=k8s)
-    rules += _document_rules(fw, ())
-    return Chain(
-        name="ingress",
-        hook="input",
-        priority=version.ingress_priority,
-        policy="drop" if block else "accept",
-        rules=tuple(rules),
-    )
+    return tuple(rules)
 
 
 def _prerouting_chain(fw: Firewall, ctx: NodeContext) -> Chain:

@@ -58,9 +58,10 @@ def make_patch(
     generated = expand(opts, catalog, labels)
     context = NodeContext(pod_subnets=generated.pod_subnets)
     # The release's hazards: documents it cannot compile are rewritten (with a warning) or refused.
-    generated = fit_generated(generated, context, generated.version).generated
+    fit = fit_generated(generated, context, generated.version)
+    generated = fit.generated
     if generated.guard_addresses:
-        problems = lockouts(generated, context, labels)
+        problems = lockouts(generated, context, labels, fit.ruleset)
         if problems:
             return Patch(generated, tuple(problems), "")
     node_documents = read_node_documents(opts.prune_from, labels("prune_from")) if opts.prune_from else []

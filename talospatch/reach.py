@@ -203,12 +203,19 @@ class Reach:
     """Reachability of one node's firewall: compiled once, queried many times."""
 
     def __init__(
-        self, firewall: Firewall, context: NodeContext | None = None, version: TalosVersion | str | None = None
+        self,
+        firewall: Firewall,
+        context: NodeContext | None = None,
+        version: TalosVersion | str | None = None,
+        *,
+        ruleset: Ruleset | None = None,
     ) -> None:
+        """``ruleset``: ``firewall`` already compiled for this context and release, if the
+        caller has it (``hazards.fit_generated`` compiles it), so it is not compiled twice."""
         self.firewall = firewall
         self.context = NodeContext() if context is None else context
         self.version = resolve(version)
-        self.ruleset = compile_firewall(firewall, self.context, self.version)
+        self.ruleset = compile_firewall(firewall, self.context, self.version) if ruleset is None else ruleset
         self._documents = {rule.name: rule for rule in firewall.rules}
 
     def destination_for(self, source: IPAddress) -> IPAddress:

@@ -1,9 +1,13 @@
 """The one module that speaks YAML (ruamel.yaml).
 
 Loading is safe (plain dicts, lists and scalars) and uses ruamel's C parser
-(``ruamel.yaml.clib``). Dumping is deterministic and writes documents the way Talos's own
-encoder does: 4-space indents, keys in the given order, single ports as integers and port
-ranges as quoted ``"lo-hi"`` strings.
+(``ruamel.yaml.clib``). A stream without tags, anchors, merge keys or timestamps (every
+patch talospatch writes, and most specs) is built straight from the parser's events, as
+ruamel's safe constructor would build it; anything else goes to that constructor.
+
+Dumping is deterministic and writes documents the way Talos's own encoder does: 4-space
+indents, keys in the given order, single ports as integers and port ranges as quoted
+``"lo-hi"`` strings.
 
 The firewall documents are small and regular (names, CIDRs, ports), and a patch may carry
 thousands of CIDRs, so ``dump`` writes them itself, byte for byte as ruamel's round-trip
@@ -19,11 +23,26 @@ import re
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
+from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from talospatch.errors import BadInput
+
+try:
+    from ruamel.yaml.cyaml import CParser  # type: ignore[attr-defined]
+except ImportError:  # ruamel.yaml.clib is a dependency on CPython only; elsewhere: the pure parser
+    CParser = None
 
 
 class _Yaml12Resolver(VersionedResolver):
@@ -36,12 +55,156 @@ class _Yaml12Resolver(VersionedResolver):
         return (1, 2)
 
 
+if CParser is not None:
+
+    class _CSafeLoader(CParser, SafeConstructor, _Yaml12Resolver):  # type: ignore[misc]
+        """The loader ``YAML(typ="safe")`` puts together around the C parser, as one class.
+
+        ``YAML.load_all`` defines a new loader class at every call: that class, the loader
+        (its own parser, composer, constructor and resolver) and the C parser's buffers make
+        a cycle left to the garbage collector, and a build of thousands of patches held
+        megabytes of them. ``_c_load`` breaks the loader's cycle when it is done instead.
+        """
+
+        def __init__(self, text: str) -> None:
+            CParser.__init__(self, text)
+            self._parser = self._composer = self
+            SafeConstructor.__init__(self, loader=self)
+            _Yaml12Resolver.__init__(self, loadumper=self)
+            self.allow_duplicate_keys = False
+
+
+class _ScalarConstructor(SafeConstructor, _Yaml12Resolver):
+    """ruamel's safe constructors of YAML 1.2 scalars (``construct_yaml_int`` asks the
+    resolver for the version), for ``_plain_load``."""
+
+    def __init__(self) -> None:
+        SafeConstructor.__init__(self, loader=self)
+        _Yaml12Resolver.__init__(self, loadumper=self)
+
+
+_SCALARS = _ScalarConstructor()
+
+
 @functools.cache
-def _loader(*, pure: bool = False) -> YAML:
-    yaml = YAML(typ="safe", pure=pure)  # not pure: the C parser from ruamel.yaml.clib
+def _implicit() -> dict[str, list[tuple[str, re.Pattern[str]]]]:
+    """What ruamel resolves a plain scalar to, by its first character: (tag, pattern), in
+    order. Compiled at the first read, not at import (commands that read no YAML start
+    faster); ruamel's own patterns sit behind a wrapper that costs a call per match."""
+    return {
+        first: [(tag, re.compile(lazy.pattern, lazy.flags)) for tag, lazy in resolvers]
+        for first, resolvers in _SCALARS.versioned_resolver.items()
+    }
+
+
+# The tags ``_plain_load`` constructs itself (with ruamel's constructor); str is the default.
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float", "null")}
+
+
+class _NotPlain(Exception):
+    """The stream uses what only ruamel's constructor reads: a tag, an anchor or alias, a
+    merge key, a timestamp, a key that is not a scalar, or a key twice."""
+
+
+_WANTS_KEY = object()  # a mapping on ``_plain_load``'s stack waits for a key, not a value
+
+
+def _plain_scalar(value: str, plain: bool) -> Any:
+    """A scalar as ruamel's safe loader reads it: a quoted or block scalar is a string; a
+    plain one is resolved by the YAML 1.2 patterns, then constructed by ruamel."""
+    if plain:
+        for tag, pattern in _implicit().get(value[:1], ()):
+            if pattern.match(value):
+                if tag not in _PLAIN_TAGS:
+                    raise _NotPlain
+                return SafeConstructor.yaml_constructors[tag](_SCALARS, ScalarNode(tag, value))
+    return value
+
+
+def _plain_load(text: str) -> list[Any] | None:
+    """The non-empty documents of ``text`` built from the C parser's events, or None when the
+    stream is not plain (``_NotPlain``): then ruamel's constructor reads it.
+
+    Mappings, lists and untagged scalars give what ruamel's safe loader gives (the tests
+    compare the two), at half the time: a build reads back every patch it renders, and
+    ruamel's constructor was the largest part of that.
+    """
+    parser = CParser(text)
+    documents: list[Any] = []
+    stack: list[list[Any]] = []  # the open collections: [collection, the key its next value takes]
+    try:
+        while (event := parser.get_event()) is not None:
+            kind = type(event)
+            if kind is ScalarEvent or kind is MappingStartEvent or kind is SequenceStartEvent:
+                if event.anchor is not None or event.tag is not None:
+                    raise _NotPlain
+                if kind is ScalarEvent:
+                    node = _plain_scalar(event.value, event.implicit[0])
+                else:
+                    node = {} if kind is MappingStartEvent else []
+                if not stack:
+                    documents.append(node)
+                else:
+                    top = stack[-1]
+                    container, key = top
+                    if type(container) is list:
+                        container.append(node)
+                    elif key is _WANTS_KEY:
+                        if kind is not ScalarEvent or node in container:
+                            raise _NotPlain
+                        top[1] = node
+                    else:
+                        container[key] = node
+                        top[1] = _WANTS_KEY
+                if kind is not ScalarEvent:
+                    stack.append([node, _WANTS_KEY])
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                stack.pop()
+            elif kind is AliasEvent:
+                raise _NotPlain
+    except _NotPlain:
+        return None
+    finally:
+        parser.dispose()
+    return [document for document in documents if document is not None]
+
+
+def _c_load(text: str) -> list[Any]:
+    """The non-empty documents of ``text``, read with the C parser (``YAMLError`` without it)."""
+    if CParser is None:
+        raise YAMLError("ruamel.yaml.clib is not installed")
+    documents = _plain_load(text)
+    if documents is not None:
+        return documents
+    loader = _CSafeLoader(text)
+    try:
+        documents = []
+        while loader.check_data():
+            document = loader.get_data()
+            if document is not None:
+                documents.append(document)
+        return documents
+    finally:
+        loader.dispose()
+        loader.__dict__.clear()  # its references to itself: freed now, not by the collector
+
+
+@functools.cache
+def _pure_loader() -> YAML:
+    yaml = YAML(typ="safe", pure=True)
     yaml.Resolver = _Yaml12Resolver
     yaml.allow_duplicate_keys = False
     return yaml
+
+
+def _pure_load(text: str) -> list[Any]:
+    """The non-empty documents of ``text``, read with the pure-Python parser."""
+    yaml = _pure_loader()
+    try:
+        return [doc for doc in yaml.load_all(text) if doc is not None]
+    finally:
+        # ruamel keeps a ``DocInfo`` per document read in ``doc_infos`` and never drops them.
+        yaml.doc_infos.clear()
 
 
 def load_all(text: str, where: str) -> list[Any]:
@@ -52,11 +215,11 @@ def load_all(text: str, where: str) -> list[Any]:
     parser decides, and its message is the one reported.
     """
     try:
-        return [doc for doc in _loader().load_all(text) if doc is not None]
+        return _c_load(text)
     except YAMLError:
         pass
     try:
-        return [doc for doc in _loader(pure=True).load_all(text) if doc is not None]
+        return _pure_load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = f" line {mark.line + 1}" if mark is not None else ""
@@ -133,7 +296,7 @@ def _plain(node: Any, path: Path, lines: dict[Path, int]) -> Any:
 def load_marked(text: str, where: str) -> Marked:
     """A YAML file of one document (an empty file is an empty mapping), keeping line numbers."""
     try:
-        documents = [doc for doc in _loader().load_all(text) if doc is not None]
+        documents = _c_load(text)
     except YAMLError:
         # The round-trip parser reports where the YAML breaks (or reads what libyaml refuses).
         yaml = YAML(typ="rt", pure=True)
@@ -197,11 +360,21 @@ def _scalar(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
-        if _is_range(value):
-            return f'"{value}"'
-        if _PLAIN.fullmatch(value) and value.lower() not in _SPECIAL:
-            return value
+        text = _string(value)
+        if text is not None:
+            return text
     raise _Unusual
+
+
+# Names, kinds, protocols and the same CIDRs fill every document: each string is looked at once.
+@functools.lru_cache(maxsize=4096)
+def _string(value: str) -> str | None:
+    """How ``_write`` writes the string ``value``, or None when ruamel must."""
+    if _is_range(value):
+        return f'"{value}"'
+    if _PLAIN.fullmatch(value) and value.lower() not in _SPECIAL:
+        return value
+    return None
 
 
 def _key(key: object) -> str:

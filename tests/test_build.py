@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,9 +52,13 @@ def test_build_writes_one_patch_per_role_then_nothing(
     assert first.err == ""  # from: given, so no --mode=try reminder
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["controlplane.yaml", "worker.yaml"]
     before = snapshot(tmp_path)
+    stats = {p.name: p.stat() for p in (tmp_path / "out").iterdir()}
     again = ok(run(capsys, "build"))
     assert again.out == "out/controlplane.yaml: unchanged\nout/worker.yaml: unchanged\n"
     assert snapshot(tmp_path) == before
+    # An unchanged file is not written again: the same inode, not touched.
+    for path in (tmp_path / "out").iterdir():
+        assert (path.stat().st_ino, path.stat().st_mtime_ns) == (stats[path.name].st_ino, stats[path.name].st_mtime_ns)
     assert ok(run(capsys, "build", "--check")).out == ""
 
 
@@ -75,6 +81,54 @@ def test_several_specs_one_bad_builds_the_others(capsys: pytest.CaptureFixture[s
     assert (tmp_path / "c" / "out" / "worker.yaml").exists()
     assert not (tmp_path / "b" / "out").exists()
     assert "name: cni-vxlan" in (tmp_path / "c" / "out" / "worker.yaml").read_text(encoding="utf-8")
+
+
+def _fail_on_second_file(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
+    """Staging the second file of a spec raises ``error``."""
+    calls: list[str] = []
+    mkstemp = tempfile.mkstemp
+
+    def second_fails(*args: Any, **kwargs: Any) -> tuple[int, str]:
+        calls.append(kwargs.get("prefix", ""))
+        if len(calls) == 2:
+            raise error
+        return mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", second_fails)
+
+
+def test_a_spec_whose_second_file_fails_to_write_changes_nothing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    spec = write_spec(tmp_path)
+    out = tmp_path / "out"
+    with monkeypatch.context() as patched:
+        _fail_on_second_file(patched, OSError(28, "No space left on device"))
+        message = error_message(run(capsys, "build", str(spec)))
+    assert message == f"{out}/worker.yaml {out}/worker.yaml: cannot write: No space left on device"
+    assert list(out.iterdir()) == []  # neither file, and no staged temporary file
+
+    ok(run(capsys, "build", str(spec)))
+    before = snapshot(tmp_path)
+    inodes = {p.name: p.stat().st_ino for p in out.iterdir()}
+    write_spec(tmp_path, SPEC.replace("admins: [196.45.28.20/32]", "admins: [196.45.28.20/32, 198.51.100.0/24]"))
+    with monkeypatch.context() as patched:
+        _fail_on_second_file(patched, OSError(28, "No space left on device"))
+        assert run(capsys, "build", str(spec)).code == 3
+    assert snapshot(tmp_path) == {**before, "talospatch.yaml": spec.read_bytes()}
+    assert {p.name: p.stat().st_ino for p in out.iterdir()} == inodes
+
+
+def test_an_interrupted_build_leaves_no_staged_files(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    spec = write_spec(tmp_path)
+    ok(run(capsys, "build", str(spec)))
+    before = snapshot(tmp_path)
+    write_spec(tmp_path, SPEC.replace("admins: [196.45.28.20/32]", "admins: [196.45.28.20/32, 198.51.100.0/24]"))
+    _fail_on_second_file(monkeypatch, KeyboardInterrupt())
+    assert run(capsys, "build", str(spec)).code == 130
+    assert snapshot(tmp_path) == {**before, "talospatch.yaml": spec.read_bytes()}
 
 
 def test_a_lockout_fails_the_spec_and_writes_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

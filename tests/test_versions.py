@@ -443,9 +443,13 @@ def test_fit_generated_rewrites_trust_nodes_for_gen_before_1_12_5() -> None:
     assert len(fit.changes) == 2
     assert fit.generated.warnings == [*generated.warnings, *fit.changes]
     assert fit.generated.firewall == avoid_range_end(generated.firewall, "1.12.4").firewall
+    # The lockout guard queries the fit's ruleset: the fitted documents, compiled.
+    context = NodeContext(pod_subnets=generated.pod_subnets)
+    assert fit.ruleset == compile_firewall(fit.generated.firewall, context, "1.12.4")
     same = fit_generated(generated)
     assert same.generated == generated
     assert same.changes == ()
+    assert same.ruleset == compile_firewall(generated.firewall, context)
 
 
 @pytest.mark.parametrize("version", ["1.12.5", "1.13.0", "1.14", "main"])
