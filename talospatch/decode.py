@@ -2,8 +2,9 @@
 
 Talos's documents and the profiles are read on every ``gen``, so they (and the listener table
 ``audit`` reads) are frozen dataclasses checked here rather than pydantic models: building a
-model class costs more than the rest of a ``gen``'s start-up. The cluster spec, read by ``build`` only, stays a pydantic model and
-reports a ``DecodeError`` inside it at the key's own line.
+model class costs more than the rest of a ``gen``'s start-up. The cluster spec, read by
+``build`` only, stays a pydantic model and reports a ``DecodeError`` inside it at the key's
+own line.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ delete`` removes a document).
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -122,21 +121,25 @@ def merge_adjacent(ports: Iterable[PortRange]) -> list[PortRange]:
     return merged
 
 
-def parse_prefix(value: object) -> Network:
+# CIDR text -> network, for one read: a patch names the same CIDRs in many rules (the admins
+# in apid's and the API's), and networks are immutable, so each text is parsed once. It lives
+# as long as the read, so a process reading many patches (``build``) stays flat in memory.
+Networks = dict[str, Network]
+
+
+def parse_prefix(value: object, networks: Networks | None = None) -> Network:
     """A CIDR as Talos's ``netip.ParsePrefix`` takes it: host bits are allowed and masked."""
     if not isinstance(value, str) or "/" not in value:
         raise ValueError(f"invalid prefix: {value!r} (want a CIDR such as 192.168.0.0/16)")
+    if networks is not None and value in networks:
+        return networks[value]
     try:
-        return _prefix(value)
+        network = ipaddress.ip_network(value, strict=False)
     except ValueError:
         raise ValueError(f"invalid prefix: {value!r} (want a CIDR such as 192.168.0.0/16)") from None
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _prefix(text: str) -> Network:
-    # Networks are immutable, and a patch names the same CIDRs in many rules (the admins
-    # in apid's and the API's): parse each text once. The bound keeps memory flat.
-    return ipaddress.ip_network(text, strict=False)
+    if networks is not None:
+        networks[value] = network
+    return network
 
 
 @dataclass(frozen=True)
@@ -145,16 +148,16 @@ class IngressRule:
     except_: Network | None = None
 
     @classmethod
-    def from_data(cls, data: object, path: Path) -> IngressRule:
+    def from_data(cls, data: object, path: Path, networks: Networks | None = None) -> IngressRule:
         fields = Fields(data, path, ("subnet", "except"))
-        subnet = _network(fields, "subnet", fields.required("subnet"))
+        subnet = _network(fields, "subnet", fields.required("subnet"), networks)
         excepted = fields.get("except")
-        return cls(subnet, None if excepted is None else _network(fields, "except", excepted))
+        return cls(subnet, None if excepted is None else _network(fields, "except", excepted, networks))
 
 
-def _network(fields: Fields, key: str, value: object) -> Network:
+def _network(fields: Fields, key: str, value: object, networks: Networks | None) -> Network:
     try:
-        return parse_prefix(value)
+        return parse_prefix(value, networks)
     except ValueError as exc:
         raise fields.error(key, str(exc)) from None
 
@@ -191,14 +194,15 @@ class RuleConfig:
     ingress: tuple[IngressRule, ...] = ()
 
     @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> RuleConfig:
+    def from_data(cls, data: Mapping[str, Any], networks: Networks | None = None) -> RuleConfig:
         """Decode a document as Talos does; raises ``DecodeError`` naming the key."""
         fields = Fields(data, (), ("apiVersion", "kind", "name", "portSelector", "ingress"))
         return cls(
             name=fields.text("name", required=False),
             portSelector=PortSelector.from_data(fields.get("portSelector", {}), ("portSelector",)),
             ingress=tuple(
-                IngressRule.from_data(entry, ("ingress", index)) for index, entry in enumerate(fields.items("ingress"))
+                IngressRule.from_data(entry, ("ingress", index), networks)
+                for index, entry in enumerate(fields.items("ingress"))
             ),
         )
 
@@ -311,24 +315,20 @@ class Firewall:
             seen.add(rule.name)
 
 
-def parse_document(data: Mapping[str, Any], where: str) -> FirewallDoc | None:
+def parse_document(data: Mapping[str, Any], where: str, networks: Networks | None = None) -> FirewallDoc | None:
     """One YAML document as a firewall document; ``None`` for other kinds.
 
-    ``where`` names the file and document for error messages.
+    ``where`` names the file and document for error messages; ``networks`` is the read's
+    parsed CIDRs.
     """
     kind = data.get("kind")
-    model: type[RuleConfig] | type[DefaultActionConfig]
-    if kind == RULE_KIND:
-        model = RuleConfig
-    elif kind == DEFAULT_ACTION_KIND:
-        model = DefaultActionConfig
-    else:
+    if kind not in (RULE_KIND, DEFAULT_ACTION_KIND):
         return None
     body = {k: v for k, v in data.items() if k != "$patch"}
     if data.get("apiVersion") != API_VERSION:
         raise BadInput(f"{where}: {kind} apiVersion must be {API_VERSION}")
     try:
-        return model.from_data(body)
+        return RuleConfig.from_data(body, networks) if kind == RULE_KIND else DefaultActionConfig.from_data(body)
     except DecodeError as exc:
         name = data.get("name", "")
         raise BadInput(f"{where}: {kind}/{name}: {exc}") from None
@@ -346,11 +346,12 @@ def apply_patches(patches: Iterable[tuple[str, Sequence[Mapping[str, Any]]]], *,
     default: Action = "accept"
     has_default = False
     rules: dict[str, RuleConfig] = {}
+    networks: Networks = {}
     for where, documents in patches:
         for index, data in enumerate(documents, start=1):
             if not isinstance(data, Mapping):
                 continue
-            doc = parse_document(data, f"{where}: document {index}")
+            doc = parse_document(data, f"{where}: document {index}", networks)
             if doc is None:
                 continue
             delete = data.get("$patch") == "delete"
