@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Annotated, NamedTuple
+from typing import Annotated
 
 import typer
 
@@ -25,11 +25,14 @@ from typer.core import TyperGroup
 from talospatch import __version__
 
 
-class Command(NamedTuple):
+class Command:
     """A command of the root: the module of this package that holds it, and its one-line summary."""
 
-    module: str
-    summary: str
+    __slots__ = ("module", "summary")
+
+    def __init__(self, module: str, summary: str) -> None:
+        self.module = module
+        self.summary = summary
 
 
 # In the order ``talospatch --help`` lists them: a workflow's order, not the alphabet's.

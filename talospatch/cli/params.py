@@ -12,7 +12,6 @@ Only typer and the standard library are imported here (see ``talospatch.cli``).
 from __future__ import annotations
 
 import inspect
-import shlex
 import typing
 from collections.abc import Callable
 from typing import Annotated, Any, NamedTuple
@@ -171,6 +170,8 @@ def refuse_beside_patch_files(opts: GenOptions, what: str = "patch files") -> No
 
 def command_line(opts: GenOptions) -> str:
     """The ``gen`` command that reproduces ``opts`` (normalized options give a stable line)."""
+    import shlex  # only a command that writes a patch needs it, not --help or completion
+
     words = ["talospatch", "gen", "--role", opts.role]
     for option in GEN_OPTIONS:
         value = getattr(opts, option.field)
