@@ -162,23 +162,28 @@ def write_build(result: SpecBuild) -> list[str]:
     if result.lockouts:
         raise BadInput("a spec with lockouts is not written")
     spec = result.spec
-    # A key's line parses the spec again: looked up only for a message (``functools.partial``).
-    output.make_folder(str(spec.output_dir), functools.partial(spec.at, ("output",)))
+    # Messages name the spec key that gave a path; a key's line parses the spec again, so it
+    # is looked up only for a message (``functools.partial``).
+    patches_key = functools.partial(spec.at, ("output",))
+    export_keys = {
+        built.index: functools.partial(spec.at, ("exports", built.index, "output")) for built in result.exports
+    }
+    output.make_folder(str(spec.output_dir), patches_key)
     for built in result.exports:
-        output.make_folder(str(built.folder), functools.partial(spec.at, ("exports", built.index, "output")))
+        output.make_folder(str(built.folder), export_keys[built.index])
     for role_file in result.files:
-        output.check_target(str(role_file.path), str(role_file.path))
+        output.check_target(str(role_file.path), patches_key)
     for built in result.exports:
         for export_file in built.files:
-            output.make_folder(str(export_file.path.parent), str(export_file.path))
-            output.check_target(str(export_file.path), str(export_file.path))
+            output.make_folder(str(export_file.path.parent), export_keys[built.index])
+            output.check_target(str(export_file.path), export_keys[built.index])
     lines = []
     with output.Staging() as staging:
         for role_file in result.files:
             if role_file.fresh:
                 lines.append(f"{role_file.path}: unchanged")
                 continue
-            staging.add(str(role_file.path), role_file.text, str(role_file.path))
+            staging.add(str(role_file.path), role_file.text, patches_key)
             state = "written" if role_file.old is None else f"updated (generation {role_file.patch.generation})"
             lines.append(f"{role_file.path}: {state}")
         for built in result.exports:
@@ -186,7 +191,7 @@ def write_build(result: SpecBuild) -> list[str]:
                 if export_file.fresh:
                     lines.append(f"{export_file.path}: unchanged")
                     continue
-                staging.add(str(export_file.path), export_file.text, str(export_file.path))
+                staging.add(str(export_file.path), export_file.text, export_keys[built.index])
                 lines.append(f"{export_file.path}: {'written' if export_file.old is None else 'updated'}")
         staging.commit()
     return lines

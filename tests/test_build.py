@@ -105,7 +105,8 @@ def test_a_spec_whose_second_file_fails_to_write_changes_nothing(
     with monkeypatch.context() as patched:
         _fail_on_second_file(patched, OSError(28, "No space left on device"))
         message = error_message(run(capsys, "build", str(spec)))
-    assert message == f"{out}/worker.yaml {out}/worker.yaml: cannot write: No space left on device"
+    # Named by the spec key that gave the folder (the spec's first line when output is the default).
+    assert message == f"{spec}:1: output {out}/worker.yaml: cannot write: No space left on device"
     assert list(out.iterdir()) == []  # neither file, and no staged temporary file
 
     ok(run(capsys, "build", str(spec)))
