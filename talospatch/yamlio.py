@@ -202,6 +202,9 @@ def _pure_load(text: str) -> list[Any]:
     yaml = _pure_loader()
     try:
         return [doc for doc in yaml.load_all(text) if doc is not None]
+    except BaseException:
+        _pure_loader.cache_clear()  # ruamel does not promise a loader is usable after an error
+        raise
     finally:
         # ruamel keeps a ``DocInfo`` per document read in ``doc_infos`` and never drops them.
         yaml.doc_infos.clear()

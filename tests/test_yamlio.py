@@ -198,3 +198,11 @@ def test_the_plain_reader_reads_any_dumped_document_as_ruamel(data: dict[str, An
     documents = yamlio._plain_load(text)
     if documents is not None:  # None: a timestamp-like string, left to ruamel
         assert repr(documents) == repr(_ruamel_reads(text))
+
+
+def test_the_pure_parser_reads_on_after_an_error() -> None:
+    # A flow mapping with a URL goes to the pure-Python parser (libyaml refuses it); one that
+    # is broken must not leave that parser unusable for the next file.
+    with pytest.raises(BadInput):
+        yamlio.load_all("{source: https://example.com/a, ports: [80}\n", "broken.yaml")
+    assert yamlio.load_all("{source: https://example.com/b}\n", "good.yaml") == [{"source": "https://example.com/b"}]
