@@ -168,17 +168,11 @@ def write_build(result: SpecBuild) -> list[str]:
     export_keys = {
         built.index: functools.partial(spec.at, ("exports", built.index, "output")) for built in result.exports
     }
-    output.make_folder(str(spec.output_dir), patches_key)
-    for built in result.exports:
-        output.make_folder(str(built.folder), export_keys[built.index])
-    for role_file in result.files:
-        output.check_target(str(role_file.path), patches_key)
-    for built in result.exports:
-        for export_file in built.files:
-            output.make_folder(str(export_file.path.parent), export_keys[built.index])
-            output.check_target(str(export_file.path), export_keys[built.index])
     lines = []
     with output.Staging() as staging:
+        staging.make_folder(str(spec.output_dir), patches_key)
+        for built in result.exports:
+            staging.make_folder(str(built.folder), export_keys[built.index])
         for role_file in result.files:
             if role_file.fresh:
                 lines.append(f"{role_file.path}: unchanged")
@@ -191,6 +185,7 @@ def write_build(result: SpecBuild) -> list[str]:
                 if export_file.fresh:
                     lines.append(f"{export_file.path}: unchanged")
                     continue
+                staging.make_folder(str(export_file.path.parent), export_keys[built.index])
                 staging.add(str(export_file.path), export_file.text, export_keys[built.index])
                 lines.append(f"{export_file.path}: {'written' if export_file.old is None else 'updated'}")
         staging.commit()

@@ -5,7 +5,8 @@ target (``os.replace``, atomic on one filesystem): a reader sees the old file or
 never a part, and a write that fails leaves the old file (or none) and no temporary file.
 ``Staging`` does that for several files at once: each is written beside its target as it
 comes, and all are renamed into place only at ``commit``, so a spec whose third file fails
-to write (or a build that is interrupted) leaves none of its files changed.
+to write (or a build that is interrupted) leaves none of its files changed, and no folder
+made for them.
 
 There is no ``fsync``: atomicity is kept, durability is not sought. Every output is rebuilt
 from its inputs byte for byte, so what a power cut may lose (the last files written, left as
@@ -60,7 +61,23 @@ class Staging:
 
     def __init__(self) -> None:
         self._staged: list[tuple[str, str, Label]] = []  # (temporary file, target, its label)
+        self._folders: list[Path] = []  # created here, outermost first
         self._umask: int | None = None
+
+    def make_folder(self, path: str, label: Label = "output") -> None:
+        """Create the folder ``path`` and its missing parents; leaving without ``commit``
+        removes the ones created here (when empty)."""
+        missing: list[Path] = []
+        folder = Path(path)
+        while not folder.is_dir() and folder.parent != folder:
+            missing.append(folder)
+            folder = folder.parent
+        for created in reversed(missing):
+            try:
+                created.mkdir()
+            except OSError as exc:
+                raise BadInput(f"{_name(label)} {path}: cannot create the folder: {exc.strerror or exc}") from None
+            self._folders.append(created)
 
     def add(self, path: str, text: str, label: Label = "output") -> None:
         """Write ``text`` to a temporary file beside ``path``, with the mode ``path`` will have."""
@@ -91,6 +108,7 @@ class Staging:
     def commit(self) -> None:
         """Rename every staged file over its target."""
         staged, self._staged = self._staged, []
+        self._folders.clear()  # they hold what is committed now
         for index, (tmp, path, label) in enumerate(staged):
             try:
                 os.replace(tmp, path)
@@ -99,11 +117,15 @@ class Staging:
                 raise BadInput(f"{_name(label)} {path}: cannot write: {exc.strerror or exc}") from None
 
     def discard(self) -> None:
-        """Delete the files staged and not yet renamed."""
+        """Delete the files staged and not yet renamed, and the folders made for them."""
         for tmp, _path, _label in self._staged:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         self._staged.clear()
+        for folder in reversed(self._folders):
+            with contextlib.suppress(OSError):  # not empty: something else wrote there meanwhile
+                folder.rmdir()
+        self._folders.clear()
 
     def __enter__(self) -> Staging:
         return self
@@ -122,14 +144,3 @@ def write_atomic(path: str, text: str, label: Label = "output") -> None:
     with Staging() as staging:
         staging.add(path, text, label)
         staging.commit()
-
-
-def make_folder(path: str, label: Label = "output") -> None:
-    """Create the folder ``path`` (and its parents) unless it exists."""
-    folder = Path(path)
-    if folder.is_dir():
-        return
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInput(f"{_name(label)} {path}: cannot create the folder: {exc.strerror or exc}") from None

@@ -107,7 +107,7 @@ def test_a_spec_whose_second_file_fails_to_write_changes_nothing(
         message = error_message(run(capsys, "build", str(spec)))
     # Named by the spec key that gave the folder (the spec's first line when output is the default).
     assert message == f"{spec}:1: output {out}/worker.yaml: cannot write: No space left on device"
-    assert list(out.iterdir()) == []  # neither file, and no staged temporary file
+    assert not out.exists()  # neither file, no staged temporary file, and not the folder made for them
 
     ok(run(capsys, "build", str(spec)))
     before = snapshot(tmp_path)
