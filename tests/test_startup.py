@@ -130,3 +130,9 @@ def test_every_listed_command_loads_under_its_name(name: str) -> None:
     assert command.name == name
     assert command.short_help == COMMANDS[name].summary
     assert root.list_commands(context) == list(COMMANDS)  # type: ignore[attr-defined]
+
+
+def test_a_mistyped_command_gets_a_suggestion_without_loading_commands() -> None:
+    result = subprocess.run([sys.executable, "-c", PROBE, "gem"], capture_output=True, text=True)
+    assert "No such command 'gem'. Did you mean 'gen'?" in result.stderr
+    assert _loaded(result.stderr) <= SHARED - {"params"}

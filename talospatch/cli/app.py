@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Annotated
+from collections.abc import Iterator, MutableMapping
+from typing import Annotated, Any
 
 import typer
 
@@ -64,19 +65,48 @@ def command_app(name: str) -> typer.Typer:
     )
 
 
+class _Commands(MutableMapping[str, ClickCommand]):
+    """The root's commands by name, every name of ``COMMANDS`` from the start (for typo
+    suggestions): a command is built from its module when it is first looked up."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, ClickCommand] = {}
+
+    def __getitem__(self, name: str) -> ClickCommand:
+        if name not in self._built:
+            if name not in COMMANDS:
+                raise KeyError(name)
+            command = typer.main.get_command(importlib.import_module(f"talospatch.cli.{COMMANDS[name].module}").app)
+            command.short_help = COMMANDS[name].summary
+            self._built[name] = command
+        return self._built[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in COMMANDS or name in self._built
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**dict.fromkeys(COMMANDS), **self._built})
+
+    def __len__(self) -> int:
+        return len({**dict.fromkeys(COMMANDS), **self._built})
+
+    def __setitem__(self, name: str, command: ClickCommand) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._built[name]
+
+
 class _LazyRoot(TyperGroup):
-    """The root command: builds a command from its module the first time it is asked for."""
+    """The root command over ``_Commands``: listing, help and completion read ``COMMANDS``,
+    so they build no command."""
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**settings)
+        self.commands = _Commands()
 
     def list_commands(self, ctx: Context) -> list[str]:
-        return list(COMMANDS)
-
-    def get_command(self, ctx: Context, cmd_name: str) -> ClickCommand | None:
-        if cmd_name not in self.commands and cmd_name in COMMANDS:
-            module = importlib.import_module(f"talospatch.cli.{COMMANDS[cmd_name].module}")
-            command = typer.main.get_command(module.app)
-            command.short_help = COMMANDS[cmd_name].summary
-            self.commands[cmd_name] = command
-        return self.commands.get(cmd_name)
+        return list(self.commands)
 
     def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
         with formatter.section("Commands"):
