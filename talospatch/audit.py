@@ -29,7 +29,7 @@ from talospatch.errors import BadInput
 from talospatch.netstat import Socket
 from talospatch.nft import TRUSTED_INTERFACES, Family, IPAddress, NodeContext, build_ip_set
 from talospatch.reach import DOCUMENTATION_ADDRESS, Packet, Reach
-from talospatch.talosdocs import L4, Firewall
+from talospatch.talosdocs import L4, L4_PROTOCOLS, Firewall
 from talospatch.versions import TalosVersion
 from talospatch.yamlio import load_one
 
@@ -88,7 +88,7 @@ class KnownListener:
             raise fields.error("port", f"must be a port 1-65535, not {port!r}")
         return cls(
             port=port,
-            protocol=fields.choice("protocol", ("tcp", "udp"), fields.required("protocol")),
+            protocol=fields.choice("protocol", L4_PROTOCOLS, fields.required("protocol")),
             component=fields.text("component"),
             expect=fields.choice("expect", EXPECTS, fields.required("expect")),
             why=fields.text("why"),

@@ -84,9 +84,9 @@ class Fields:
             raise self.error(key, "must list at least one item")
         return list(value)
 
-    def texts(self, key: str) -> tuple[str, ...]:
-        """A list of strings."""
-        values = self.items(key)
+    def texts(self, key: str, *, required: bool = False) -> tuple[str, ...]:
+        """A list of strings; a required one must have an item."""
+        values = self.items(key, required=required)
         for index, value in enumerate(values):
             if not isinstance(value, str):
                 raise DecodeError((*self.path, key, index), f"must be a string, not {value!r}")

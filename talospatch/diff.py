@@ -17,10 +17,9 @@ from typing import Literal
 from talospatch import atoms
 from talospatch.nft import NodeContext
 from talospatch.reach import Packet, Reach, Verdict
-from talospatch.talosdocs import L4, Firewall, Network, PortRange
+from talospatch.talosdocs import L4, L4_PROTOCOLS, Firewall, Network, PortRange
 from talospatch.versions import TalosVersion
 
-PROTOCOLS: tuple[L4, ...] = ("tcp", "udp")
 VERSIONS = (4, 6)
 # Host DNS (pods to 169.254.116.108:53) is the one port a built-in rule names.
 _BUILTIN_PORTS = (PortRange(53, 53),)
@@ -165,7 +164,7 @@ def traffic_diff(
     found: dict[tuple[bool, L4, str], dict[tuple[int, atoms.Interval], list[PortRange]]] = defaultdict(
         lambda: defaultdict(list)
     )
-    for protocol in PROTOCOLS:
+    for protocol in L4_PROTOCOLS:
         if within is not None and within[0] != protocol:
             continue
         named = _ports((old, new), protocol)

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from talospatch.decode import DecodeError, Fields
 from talospatch.decode import Path as KeyPath
 from talospatch.errors import BadInput
-from talospatch.talosdocs import L4, PortRange, parse_port_protocol, validate_port_ranges
+from talospatch.talosdocs import L4, L4_PROTOCOLS, PortRange, parse_port_protocol, validate_port_ranges
 from talospatch.yamlio import load_one
 
 Kind = Literal["role", "cni", "addon"]
@@ -77,7 +77,6 @@ RULE_SCHEMA: dict[str, Any] = {
 }
 RULE_KEYS: tuple[str, ...] = tuple(RULE_SCHEMA["properties"])
 PROFILE_KEYS = ("kind", "description", "roles", "tunnels", "lockout", "warn_with", "tunnel_notes", "rules")
-L4_PROTOCOLS: tuple[L4, ...] = ("tcp", "udp")
 
 
 @dataclass(frozen=True)
@@ -117,12 +116,11 @@ class ProfileRule:
 
 
 def _ports(fields: Fields) -> tuple[PortRange, ...]:
+    values = fields.items("ports", required=True)
     try:
-        ports = tuple(PortRange.parse(v) for v in fields.items("ports", required=True))
+        ports = tuple(PortRange.parse(v) for v in values)
         validate_port_ranges(ports)
     except ValueError as exc:
-        if isinstance(exc, DecodeError):
-            raise
         raise fields.error("ports", str(exc)) from None
     return ports
 
@@ -139,9 +137,7 @@ def _protocols(fields: Fields) -> tuple[L4, ...]:
 
 
 def _groups(fields: Fields) -> tuple[str, ...]:
-    groups = fields.texts("from")
-    if not groups:
-        fields.items("from", required=True)
+    groups = fields.texts("from", required=True)
     for group in groups:
         if group not in GROUPS:
             raise fields.error("from", f"unknown source group {group!r}; valid: {', '.join(GROUPS)}")

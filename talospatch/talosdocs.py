@@ -29,6 +29,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Protocol = Literal["tcp", "udp", "icmp", "icmpv6"]
 # The protocols a rule can usefully name (an ICMP rule's ports match the checksum).
 L4 = Literal["tcp", "udp"]
+L4_PROTOCOLS: tuple[L4, ...] = ("tcp", "udp")
 Action = Literal["accept", "block"]
 PROTOCOLS: tuple[Protocol, ...] = ("tcp", "udp", "icmp", "icmpv6")
 ACTIONS: tuple[Action, ...] = ("accept", "block")
