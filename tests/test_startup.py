@@ -136,3 +136,8 @@ def test_a_mistyped_command_gets_a_suggestion_without_loading_commands() -> None
     result = subprocess.run([sys.executable, "-c", PROBE, "gem"], capture_output=True, text=True)
     assert "No such command 'gem'. Did you mean 'gen'?" in result.stderr
     assert _loaded(result.stderr) <= SHARED - {"params"}
+    # A usage error: exit 2, the message on stderr, nothing on stdout.
+    result = subprocess.run([sys.executable, "-m", "talospatch", "gem"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.rstrip().endswith("Error: No such command 'gem'. Did you mean 'gen'?")
