@@ -180,7 +180,7 @@ def scale(rounds: int) -> None:
 
 def _cluster_options(index: int) -> list[object]:
     """A control plane and a worker of cluster ``index``, each on its own /24."""
-    from talospatch.options import GenOptions
+    from talospatch.generate.options import GenOptions
 
     third, fourth = divmod(index, 256)
     subnet = f"10.{third}.{fourth}.0/24"
@@ -253,8 +253,8 @@ def build_table() -> None:
 
 def count_rules(opts: object, node_ip: str = "192.168.30.11") -> tuple[int, int]:
     """(nft rules from the documents, every rule of the table), prerouting included."""
-    from talospatch.expand import expand
-    from talospatch.nft import NodeContext, compile_firewall
+    from talospatch.generate.expand import expand
+    from talospatch.nft.compile import NodeContext, compile_firewall
 
     generated = expand(opts)  # type: ignore[arg-type]
     context = NodeContext(node_ips=(ipaddress.ip_address(node_ip),), pod_subnets=generated.pod_subnets)
@@ -264,8 +264,8 @@ def count_rules(opts: object, node_ip: str = "192.168.30.11") -> tuple[int, int]
 
 
 def rules_table() -> None:
-    from talospatch.options import GenOptions
-    from talospatch.profiles import Catalog
+    from talospatch.generate.options import GenOptions
+    from talospatch.generate.profiles import Catalog
 
     catalog = Catalog.load()
     print("## nft rules per node: one document per service vs --compact\n")
@@ -284,7 +284,7 @@ def rules_table() -> None:
                 controlplane=CONTROLPLANE if role == "controlplane" else (),
                 admins=(ADMIN,),
             )
-            from talospatch.expand import expand
+            from talospatch.generate.expand import expand
 
             documents = len(expand(base).rules)
             own, total = count_rules(base)

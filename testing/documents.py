@@ -10,7 +10,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from talospatch.talosdocs import Action, Firewall, IngressRule, PortSelector, RuleConfig
+from talospatch.talos.documents import Action, Firewall, IngressRule, PortSelector, RuleConfig
 from testing.cluster import PROFILES
 
 ip = ipaddress.ip_address

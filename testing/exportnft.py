@@ -16,7 +16,7 @@ from typing import Any
 
 from talospatch.cli.params import LABELS, command_line
 from talospatch.export import Cluster, build_cluster
-from talospatch.options import GenOptions
+from talospatch.generate.options import GenOptions
 from testing.pvefw import Config, resolve
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from talospatch.nft import (
+from talospatch.nft.compile import (
     _CT_STATE_BITS,
     _ICMP_TYPES,
     _addr_text,

@@ -16,8 +16,8 @@ from ruamel.yaml.error import YAMLError
 from talospatch import yamlio
 from talospatch.cli.params import command_line
 from talospatch.errors import BadInput
-from talospatch.expand import expand
-from talospatch.options import GenOptions
+from talospatch.generate.expand import expand
+from talospatch.generate.options import GenOptions
 
 WORDS = st.sampled_from(["name", "kind", "subnet", "except", "ports", "protocol", "yes", "No", "null", "on", "1", ""])
 TEXT = st.one_of(

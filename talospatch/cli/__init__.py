@@ -9,7 +9,7 @@ in ``params``. Only the command line prints; errors are caught once, in ``main``
 Start-up: ``--help``, ``--version`` and shell completion must not pay for ruamel.yaml or
 the core. So the root loads a command's module only when that command is used (``app``),
 the modules of this package import only typer, the standard library and the light
-``talospatch.options``/``talospatch.errors`` at the top, and each command imports the core
+``talospatch.generate.options``/``talospatch.errors`` at the top, and each command imports the core
 it calls in its body, as its first statement. Tests hold every command's ``--help`` and
 completion to that.
 """

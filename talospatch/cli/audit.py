@@ -11,7 +11,7 @@ from talospatch.cli.app import command_app
 from talospatch.cli.formats import ReportFormat
 from talospatch.cli.node import NodeIp, NoHostDns, Patches, ServiceSubnet, node_firewall
 from talospatch.cli.params import gen_options
-from talospatch.options import GenOptions
+from talospatch.generate.options import GenOptions
 
 Netstat = Annotated[
     str, typer.Option("--netstat", metavar="FILE", help="talosctl netstat -l -p output; '-' reads stdin.")
@@ -36,9 +36,9 @@ def audit(
     """Per listening socket: who may reach it; listeners no rule opens; rules nobody listens behind."""
     import json
 
-    from talospatch.audit import audit_nodes, results_dict, table_text
-    from talospatch.netstat import listeners, parse_netstat
-    from talospatch.patchfiles import read_text, source_name
+    from talospatch.live.audit import audit_nodes, results_dict, table_text
+    from talospatch.live.netstat import listeners, parse_netstat
+    from talospatch.talos.patchfiles import read_text, source_name
 
     sockets = listeners(parse_netstat(read_text(netstat), source_name(netstat)))
     node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns)

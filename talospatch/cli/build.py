@@ -10,7 +10,7 @@ import typer
 from talospatch.cli.app import command_app, warn
 from talospatch.errors import CheckFailed, TalospatchError
 
-SPEC_FILE = "talospatch.yaml"  # talospatch.spec.SPEC_FILE, without importing pydantic at start-up
+SPEC_FILE = "talospatch.yaml"  # talospatch.spec.model.SPEC_FILE, without importing pydantic at start-up
 
 Specs = Annotated[
     list[str] | None,
@@ -32,7 +32,7 @@ app = command_app("build")
 @app.command()
 def build(specs: Specs = None, check: Check = False) -> None:
     """Write one patch per role of each cluster spec into its output folder."""
-    from talospatch.build import build_spec, check_build, write_build
+    from talospatch.workflows.build import build_spec, check_build, write_build
 
     failures: list[TalospatchError] = []
     drift: list[str] = []

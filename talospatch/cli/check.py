@@ -77,9 +77,9 @@ def check(
     """Lint firewall documents. Exit 0 clean, 1 hazards found, 3 a file or document Talos rejects."""
     import json
 
+    from talospatch.checks.lint.engine import check_merged, check_text, exit_code, lint_options
     from talospatch.cli.params import LABELS
-    from talospatch.lint import check_merged, check_text, exit_code, lint_options
-    from talospatch.patchfiles import read_text, source_name
+    from talospatch.talos.patchfiles import read_text, source_name
 
     if output_format not in FORMATS:
         raise BadInput(f"--format {output_format!r} is not a format; valid: {', '.join(FORMATS)}")

@@ -10,7 +10,7 @@ import typer
 from talospatch.cli.app import command_app, warn
 from talospatch.cli.node import NodeIp, NoHostDns, ServiceSubnet
 from talospatch.errors import BadInput
-from talospatch.options import TALOS_VERSION_HELP
+from talospatch.generate.options import TALOS_VERSION_HELP
 
 FORMATS = ("text", "markdown", "json")
 
@@ -44,9 +44,9 @@ def diff(
     """Which sources gain or lose which ports. Exit 0 when traffic is unchanged, 1 when it changes."""
     import json
 
+    from talospatch.checks.diff import render_markdown, render_text, traffic_diff
     from talospatch.cli.params import LABELS
-    from talospatch.diff import render_markdown, render_text, traffic_diff
-    from talospatch.node import NodeOptions, node_firewall
+    from talospatch.workflows.node import NodeOptions, node_firewall
 
     if output_format not in FORMATS:
         raise BadInput(f"--format {output_format!r} is not a format; valid: {', '.join(FORMATS)}")

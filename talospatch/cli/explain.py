@@ -10,7 +10,7 @@ import typer
 from talospatch.cli.app import command_app, warn
 from talospatch.cli.params import LABELS, gen_options
 from talospatch.errors import BadInput
-from talospatch.options import GenOptions
+from talospatch.generate.options import GenOptions
 
 FORMATS = ("text", "markdown")
 
@@ -32,8 +32,8 @@ app = command_app("explain")
 @gen_options(role_required=True)
 def explain(opts: GenOptions, output_format: Format = None) -> None:
     """Show, per rule, the ports, protocol, who is allowed and why."""
-    from talospatch.expand import expand
-    from talospatch.explain import matrix, rows, table_markdown, table_text
+    from talospatch.checks.explain import matrix, rows, table_markdown, table_text
+    from talospatch.generate.expand import expand
 
     if output_format is not None and output_format not in FORMATS:
         raise BadInput(f"--format {output_format!r} is not a format; valid: {', '.join(FORMATS)}")

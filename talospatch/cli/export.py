@@ -15,13 +15,13 @@ import typer
 from talospatch.cli.app import command_app, warn
 from talospatch.cli.params import GEN_OPTIONS, LABELS, command_line, gen_options
 from talospatch.errors import BadInput
-from talospatch.options import GenOptions
+from talospatch.generate.options import GenOptions
 
 if TYPE_CHECKING:  # not imported at start-up (pydantic)
     pass
 
 ROUTED = ("pfsense", "opnsense")
-SPEC_FILE = "talospatch.yaml"  # talospatch.spec.SPEC_FILE, without importing pydantic at start-up
+SPEC_FILE = "talospatch.yaml"  # talospatch.spec.model.SPEC_FILE, without importing pydantic at start-up
 
 Target = Annotated[
     str,
@@ -97,8 +97,8 @@ def export(
     from talospatch import output
     from talospatch.export import TARGETS
     from talospatch.export.fromspec import ClusterRequest, Router, cluster_request, render
-    from talospatch.patchfiles import read_text
-    from talospatch.spec import load_spec
+    from talospatch.spec.model import load_spec
+    from talospatch.talos.patchfiles import read_text
 
     given = [option.flag for option in GEN_OPTIONS if getattr(opts, option.field)]
     if spec is not None and given:

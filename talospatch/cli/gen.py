@@ -10,7 +10,7 @@ import typer
 from talospatch.cli.app import command_app, warn
 from talospatch.cli.params import LABELS, command_line, gen_options
 from talospatch.errors import CheckFailed
-from talospatch.options import GenOptions
+from talospatch.generate.options import GenOptions
 
 Output = Annotated[
     str | None,
@@ -35,7 +35,7 @@ app = command_app("gen")
 def gen(opts: GenOptions, output: Output = None, guard_from: From = None) -> None:
     """Write the firewall patch: default deny plus one allow rule per service."""
     from talospatch import output as files
-    from talospatch.patch import make_patch
+    from talospatch.workflows.patch import make_patch
 
     if output is not None:
         files.check_target(output, LABELS("output"))

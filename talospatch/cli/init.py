@@ -10,7 +10,7 @@ import typer
 
 from talospatch.cli.app import command_app
 from talospatch.cli.params import LABELS, gen_options
-from talospatch.options import GenOptions
+from talospatch.generate.options import GenOptions
 
 Output = Annotated[
     str | None,
@@ -38,8 +38,8 @@ def init(opts: GenOptions, output: Output = None, guard_from: From = None) -> No
     """
 
     from talospatch import output as files
-    from talospatch.expand import expand
-    from talospatch.spec import spec_text
+    from talospatch.generate.expand import expand
+    from talospatch.spec.model import spec_text
 
     if output is not None:
         files.check_target(output, LABELS("output"))

@@ -11,7 +11,7 @@ from talospatch.cli.app import command_app
 from talospatch.cli.formats import NftFormat
 from talospatch.cli.node import NodeIp, NoHostDns, Patches, ServiceSubnet, node_firewall
 from talospatch.cli.params import gen_options
-from talospatch.options import GenOptions
+from talospatch.generate.options import GenOptions
 
 app = command_app("nft")
 
@@ -35,8 +35,8 @@ def nft(
     ] = NftFormat.nft,
 ) -> None:
     """Print the nftables ruleset Talos builds from the documents (load it with nft -f)."""
-    from talospatch.nft import compile_firewall, render
-    from talospatch.nftresource import resource_text
+    from talospatch.nft.compile import compile_firewall, render
+    from talospatch.nft.resources import resource_text
 
     node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns)
     if output_format is NftFormat.resource:

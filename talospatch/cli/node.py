@@ -9,10 +9,10 @@ import typer
 from talospatch.cli.app import warn
 from talospatch.cli.params import LABELS, refuse_beside_patch_files
 from talospatch.errors import BadInput
-from talospatch.options import GenOptions
+from talospatch.generate.options import GenOptions
 
 if TYPE_CHECKING:
-    from talospatch.node import NodeFirewall
+    from talospatch.workflows.node import NodeFirewall
 
 Patches = Annotated[
     list[str] | None,
@@ -42,7 +42,7 @@ def node_firewall(
     no_host_dns: bool,
 ) -> NodeFirewall:
     """The firewall from patch files or from gen's options (warnings printed), and its node."""
-    from talospatch.node import NodeOptions, is_spec, node_firewall, spec_firewall
+    from talospatch.workflows.node import NodeOptions, is_spec, node_firewall, spec_firewall
 
     spec = patches[0] if patches and len(patches) == 1 and is_spec(patches[0]) else None
     if spec is not None:

@@ -19,7 +19,7 @@ from typing import Annotated, Any, NamedTuple
 import typer
 
 from talospatch.errors import BadInput
-from talospatch.options import TALOS_VERSION_HELP, GenOptions, Labels
+from talospatch.generate.options import TALOS_VERSION_HELP, GenOptions, Labels
 
 
 class GenOption(NamedTuple):

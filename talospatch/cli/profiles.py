@@ -24,8 +24,8 @@ app = command_app("profiles")
 @app.command("list")
 def profiles_list(profiles_dir: ProfilesDir = None) -> None:
     """List the profiles: name, kind and what each covers."""
-    from talospatch.explain import table_text
-    from talospatch.profiles import Catalog
+    from talospatch.checks.explain import table_text
+    from talospatch.generate.profiles import Catalog
 
     catalog = Catalog.load(profiles_dir, LABELS("profiles_dir"))
     rows = [[p.name, p.kind, p.profile.description] for p in catalog.all()]
@@ -38,8 +38,8 @@ def profiles_show(
     profiles_dir: ProfilesDir = None,
 ) -> None:
     """Show one profile's rules: ports, protocol, source groups, why and source."""
-    from talospatch.explain import profile_rows, table_text
-    from talospatch.profiles import Catalog
+    from talospatch.checks.explain import profile_rows, table_text
+    from talospatch.generate.profiles import Catalog
 
     loaded = Catalog.load(profiles_dir, LABELS("profiles_dir")).find(name)
     sys.stdout.write(f"{loaded.name} ({loaded.kind}, {loaded.path}): {loaded.profile.description}\n")
@@ -53,8 +53,8 @@ def profiles_which(
     profiles_dir: ProfilesDir = None,
 ) -> None:
     """Which profile opens this port, and why: the add-on to enable for a listener or a dropped packet."""
-    from talospatch.explain import table_text
-    from talospatch.profiles import Catalog, parse_port_query
+    from talospatch.checks.explain import table_text
+    from talospatch.generate.profiles import Catalog, parse_port_query
 
     number, protocols = parse_port_query(port)
     openers = Catalog.load(profiles_dir, LABELS("profiles_dir")).which(number, protocols)

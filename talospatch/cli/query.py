@@ -11,7 +11,7 @@ from talospatch.cli.app import command_app
 from talospatch.cli.node import NodeIp, NoHostDns, Patches, ServiceSubnet, node_firewall
 from talospatch.cli.params import gen_options
 from talospatch.errors import BadInput
-from talospatch.options import GenOptions
+from talospatch.generate.options import GenOptions
 
 Sources = Annotated[
     list[str] | None, typer.Option("--from", metavar="ADDRESS", help="Source address to ask about (repeatable).")
@@ -37,9 +37,9 @@ def query(
     no_host_dns: NoHostDns = False,
 ) -> None:
     """Can this source reach this port? Exit 0 when every answer is allowed, 1 otherwise."""
-    from talospatch.addresses import parse_address
-    from talospatch.explain import table_text
-    from talospatch.reach import Reach, parse_port_spec
+    from talospatch.checks.explain import table_text
+    from talospatch.nft.reach import Reach, parse_port_spec
+    from talospatch.talos.addresses import parse_address
 
     if not sources or not ports:
         raise BadInput("query needs --from ADDRESS and --port PORT/PROTOCOL")

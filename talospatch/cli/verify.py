@@ -11,7 +11,7 @@ from talospatch.cli.app import command_app, warn
 from talospatch.cli.formats import ReportFormat
 from talospatch.cli.node import NodeIp, NoHostDns, Patches, ServiceSubnet, node_firewall
 from talospatch.cli.params import gen_options
-from talospatch.options import GenOptions
+from talospatch.generate.options import GenOptions
 
 Live = Annotated[
     str,
@@ -41,9 +41,9 @@ def verify(
     """Compare a node's nftables chains with the patch: exit 0 when equal, 1 when they differ."""
     import json
 
-    from talospatch.nftresource import parse_live
-    from talospatch.patchfiles import read_text, source_name
-    from talospatch.verify import results_dict, verify
+    from talospatch.live.verify import results_dict, verify
+    from talospatch.nft.resources import parse_live
+    from talospatch.talos.patchfiles import read_text, source_name
 
     live_chains = parse_live(read_text(live), source_name(live))
     node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns)

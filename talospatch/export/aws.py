@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from talospatch.export.cluster import Cluster, ClusterRule, Export, Target
 from talospatch.export.hcl import Block, Raw, document, string_list
-from talospatch.talosdocs import PortRange
+from talospatch.talos.documents import PortRange
 
 FILE_NAME = "talos-security-groups.tf"
 MAX_INBOUND_RULES = 60  # AWS VPC quota "Inbound or outbound rules per security group", per family

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from talospatch.errors import BadInput
-from talospatch.expand import GROUP_FIELDS, expand, used_groups, wants_nodeport
-from talospatch.options import FIELD_NAMES, GenOptions, Labels
-from talospatch.profiles import Catalog
-from talospatch.talosdocs import L4, Network, PortRange
+from talospatch.generate.expand import GROUP_FIELDS, expand, used_groups, wants_nodeport
+from talospatch.generate.options import FIELD_NAMES, GenOptions, Labels
+from talospatch.generate.profiles import Catalog
+from talospatch.talos.documents import L4, Network, PortRange
 
 ROLES = ("controlplane", "worker")
 

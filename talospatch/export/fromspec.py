@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from talospatch.errors import BadInput
-from talospatch.expand import GROUP_FIELDS
 from talospatch.export import ROLES, TARGETS, Cluster, Export, build_cluster
 from talospatch.export.cluster import RoleInput
-from talospatch.options import GenOptions, Labels
-from talospatch.profiles import Catalog
-from talospatch.spec import KEYS, ROUTED_TARGETS, ExportSpec, LoadedSpec
+from talospatch.generate.expand import GROUP_FIELDS
+from talospatch.generate.options import GenOptions, Labels
+from talospatch.generate.profiles import Catalog
+from talospatch.spec.model import KEYS, ROUTED_TARGETS, ExportSpec, LoadedSpec
 
 # The options whose addresses a target names once for the whole cluster.
 ADDRESS_FIELDS = ("subnets", *GROUP_FIELDS.values())

@@ -21,7 +21,6 @@ import json
 from collections.abc import Mapping
 
 from talospatch.errors import BadInput
-from talospatch.expand import GenOptions
 from talospatch.export.cluster import Export, RoleInput
 from talospatch.export.routed import (
     TAG,
@@ -32,8 +31,9 @@ from talospatch.export.routed import (
     plan,
     stable_uuid,
 )
-from talospatch.options import FIELD_NAMES, Labels
-from talospatch.profiles import Catalog
+from talospatch.generate.expand import GenOptions
+from talospatch.generate.options import FIELD_NAMES, Labels
+from talospatch.generate.profiles import Catalog
 
 RULES_FILE = "opnsense-rules.csv"
 ALIASES_FILE = "opnsense-aliases.json"

@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from talospatch.errors import BadInput
-from talospatch.expand import GenOptions
 from talospatch.export.cluster import Export, RoleInput
 from talospatch.export.routed import (
     TAG,
@@ -36,8 +35,9 @@ from talospatch.export.routed import (
     plan,
     stable_number,
 )
-from talospatch.options import FIELD_NAMES, Labels
-from talospatch.profiles import Catalog
+from talospatch.generate.expand import GenOptions
+from talospatch.generate.options import FIELD_NAMES, Labels
+from talospatch.generate.profiles import Catalog
 
 TRACKER_START = 3_000_000_000
 TRACKER_SPAN = 1_000_000

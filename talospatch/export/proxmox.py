@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from talospatch.export.cluster import Cluster, Export, Target
 from talospatch.export.hcl import Block, Raw, document
-from talospatch.talosdocs import Network, PortRange
+from talospatch.talos.documents import Network, PortRange
 
 GROUP_NAME = {"controlplane": "talos-cp", "worker": "talos-worker"}
 IFACE = "net0"

@@ -17,13 +17,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from talospatch.addresses import dedupe, parse_network
 from talospatch.errors import BadInput
-from talospatch.expand import Generated, GenOptions, expand
 from talospatch.export.cluster import ROLES, RoleInput, role_options
-from talospatch.options import FIELD_NAMES, Labels
-from talospatch.profiles import Catalog
-from talospatch.talosdocs import L4, Network, PortRange
+from talospatch.generate.expand import Generated, GenOptions, expand
+from talospatch.generate.options import FIELD_NAMES, Labels
+from talospatch.generate.profiles import Catalog
+from talospatch.talos.addresses import dedupe, parse_network
+from talospatch.talos.documents import L4, Network, PortRange
 
 TAG = "talospatch:"  # every description talospatch writes starts with this
 ALIAS_PREFIX = "talospatch_"

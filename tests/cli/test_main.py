@@ -63,12 +63,12 @@ def test_help_exits_0(cli: Cli, args: list[str], fragments: list[str]) -> None:
 def test_unexpected_exception_is_exit_4_with_traceback(
     cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import talospatch.patch
+    import talospatch.workflows.patch
 
     def boom(generated: object, command: str) -> str:
         raise RuntimeError("boom in render")
 
-    monkeypatch.setattr(talospatch.patch, "render", boom)
+    monkeypatch.setattr(talospatch.workflows.patch, "render", boom)
     target = tmp_path / "patch.yaml"
     target.write_bytes(b"old\n")
     for extra in ([], ["-o", str(target)]):
@@ -83,10 +83,12 @@ def test_unexpected_exception_is_exit_4_with_traceback(
 
 
 def test_internal_talospatch_error_is_exit_4_with_message(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    import talospatch.patch
-    import talospatch.talosdocs
+    import talospatch.talos.documents
+    import talospatch.workflows.patch
 
-    monkeypatch.setattr(talospatch.patch, "apply_patches", lambda patches: talospatch.talosdocs.Firewall("block", ()))
+    monkeypatch.setattr(
+        talospatch.workflows.patch, "apply_patches", lambda patches: talospatch.talos.documents.Firewall("block", ())
+    )
     result = cli("gen", *WORKER)
     assert result.code == 4
     assert result.out == ""
@@ -114,13 +116,13 @@ def test_a_command_runs_with_fewer_collections(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[tuple[int, int, int]] = []
-    make_patch = talospatch.patch.make_patch
+    make_patch = talospatch.workflows.patch.make_patch
 
-    def recording(*args: object, **kwargs: object) -> talospatch.patch.Patch:
+    def recording(*args: object, **kwargs: object) -> talospatch.workflows.patch.Patch:
         seen.append(gc.get_threshold())
         return make_patch(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(talospatch.patch, "make_patch", recording)
+    monkeypatch.setattr(talospatch.workflows.patch, "make_patch", recording)
     before = gc.get_threshold()
     ok(run(capsys, "gen", "--role", "worker", "--subnet", "192.168.30.0/24"))
     assert seen == [(10_000, *before[1:])]

@@ -1,0 +1,99 @@
+"""One node's firewall and its surroundings, from patch files or from gen's options.
+
+``nft``, ``query`` and the workflows that compare or explain a ruleset start here: the
+documents (merged from patch files as talosctl merges them, or generated) and the node
+context the compiler needs beside them (addresses, pod and service subnets, host DNS).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from talospatch.errors import BadInput
+from talospatch.generate.expand import expand
+from talospatch.generate.options import FIELD_NAMES, GenOptions, Labels
+from talospatch.nft.compile import NodeContext
+from talospatch.talos.addresses import parse_address, parse_network
+from talospatch.talos.documents import Firewall
+from talospatch.talos.patchfiles import load_firewall, read_text
+from talospatch.talos.versions import DEFAULT_VERSION, TalosVersion, parse_talos_version
+from talospatch.yamlio import load_all
+
+
+@dataclass(frozen=True)
+class NodeOptions:
+    """What the documents do not carry, as strings; empty means Talos's default.
+
+    ``pod_subnets`` applies to patch files; generated documents bring their own.
+    """
+
+    node_ips: tuple[str, ...] = ()
+    pod_subnets: tuple[str, ...] = ()
+    service_subnets: tuple[str, ...] = ()
+    host_dns: bool = True
+    # The Talos release (X.Y, X.Y.Z or main); None: the newest one known.
+    talos_version: str | None = None
+
+
+@dataclass(frozen=True)
+class NodeFirewall:
+    firewall: Firewall
+    context: NodeContext
+    warnings: list[str] = field(default_factory=list)
+    version: TalosVersion = DEFAULT_VERSION
+
+
+def _context(node: NodeOptions, labels: Labels) -> NodeContext:
+    """The node's addresses, service subnets and host DNS setting, parsed."""
+    services = tuple(parse_network(s, labels("service_subnets"), allow_address=False) for s in node.service_subnets)
+    context = NodeContext(
+        node_ips=tuple(parse_address(a, labels("node_ips")) for a in node.node_ips),
+        host_dns=node.host_dns,
+    )
+    return dataclasses.replace(context, service_subnets=services) if services else context
+
+
+def node_firewall(source: Sequence[str] | GenOptions, node: NodeOptions, labels: Labels = FIELD_NAMES) -> NodeFirewall:
+    """The firewall of patch files (``-`` is stdin) or of gen's options, and its node."""
+    context = _context(node, labels)
+    if isinstance(source, GenOptions):
+        generated = expand(source, labels=labels)
+        context = dataclasses.replace(context, pod_subnets=generated.pod_subnets)
+        return NodeFirewall(generated.firewall, context, generated.warnings, generated.version)
+    version = parse_talos_version(node.talos_version)
+    firewall = load_firewall(source)
+    if node.pod_subnets:
+        pods = tuple(parse_network(p, labels("pod_subnets"), allow_address=False) for p in node.pod_subnets)
+        context = dataclasses.replace(context, pod_subnets=pods)
+    return NodeFirewall(firewall, context, [version.warning] if version.warning else [], version.version)
+
+
+def is_spec(path: str) -> bool:
+    """Whether ``path`` is a cluster spec (``talospatch.yaml``) rather than a patch or config:
+    one YAML mapping whose keys are all spec keys."""
+    from talospatch.spec.model import SPEC_KEYS
+
+    if path == "-":
+        return False
+    try:
+        documents = load_all(read_text(path), path)
+    except BadInput:
+        return False
+    return len(documents) == 1 and isinstance(documents[0], dict) and set(documents[0]) <= SPEC_KEYS
+
+
+def spec_firewall(path: str, role: str, node: NodeOptions, labels: Labels = FIELD_NAMES) -> NodeFirewall:
+    """One role of a cluster spec, as ``build`` generates it, and its node."""
+    from talospatch.spec.model import load_spec
+
+    loaded = load_spec(path)
+    if role not in loaded.roles:
+        raise BadInput(f"{path}: the spec builds {', '.join(loaded.roles)}, not role {role!r}")
+    request = loaded.request(role)
+    services = node.service_subnets or tuple(loaded.spec.service_subnets or ())
+    spec_node = dataclasses.replace(node, service_subnets=services, talos_version=None)
+    generated = expand(request.options, request.catalog, request.labels)
+    context = dataclasses.replace(_context(spec_node, labels), pod_subnets=generated.pod_subnets)
+    return NodeFirewall(generated.firewall, context, generated.warnings, generated.version)

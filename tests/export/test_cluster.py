@@ -1,0 +1,130 @@
+"""The cluster model the export targets share: every role expanded from one set of options."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from talospatch.cli.params import command_line
+from talospatch.errors import BadInput
+from talospatch.export import EGRESS, TARGETS, ClusterOptions, export
+from talospatch.generate.expand import GenOptions, expand
+from testing.exportnft import build_cluster_cli
+
+REFERENCE = ClusterOptions(
+    subnets=("192.168.30.0/24",),
+    tunnel="geneve",
+    controlplane=("192.168.30.11", "192.168.30.12", "192.168.30.13"),
+    admins=("196.45.28.20/32",),
+)
+
+
+def test_every_role_has_the_rules_gen_writes_for_it() -> None:
+    cluster = build_cluster_cli(REFERENCE)
+    assert [r.role for r in cluster.roles] == ["controlplane", "worker"]
+    for role, controlplane in (("controlplane", REFERENCE.controlplane), ("worker", ())):
+        gen = expand(
+            GenOptions(
+                role=role,
+                subnets=REFERENCE.subnets,
+                tunnel="geneve",
+                admins=REFERENCE.admins,
+                controlplane=controlplane,
+            )
+        )
+        rules = cluster.role(role).rules
+        assert [r.name for r in rules] == [r.document.name for r in gen.rules]
+        assert [(r.protocol, r.ports) for r in rules] == [(g.document.protocol, g.document.ports) for g in gen.rules]
+        assert [r.why for r in rules] == [g.entry.why for g in gen.rules]
+        assert cluster.role(role).command == command_line(gen.options)
+
+
+def test_sources_stay_by_group() -> None:
+    cluster = build_cluster_cli(REFERENCE)
+    etcd = next(r for r in cluster.role("controlplane").rules if r.name == "etcd-ingress")
+    assert [(s.group, [str(n) for n in s.networks]) for s in etcd.sources] == [
+        ("controlplane", ["192.168.30.11/32", "192.168.30.12/32", "192.168.30.13/32"])
+    ]
+    api = next(r for r in cluster.role("controlplane").rules if r.name == "kubernetes-api-ingress")
+    assert api.groups == ("nodes", "pods", "admins")
+    assert cluster.group("pods") == (ipaddress.ip_network("10.244.0.0/16"),)
+    assert cluster.defaulted == frozenset({"workers", "pods"})
+
+
+def test_egress_is_the_seeds() -> None:
+    cluster = build_cluster_cli(REFERENCE)
+    assert [(e.protocol, e.port) for e in cluster.egress] == [("tcp", 443), ("udp", 123)]
+    assert cluster.egress == EGRESS
+
+
+def test_role_limited_addons_and_options_go_to_their_roles_only() -> None:
+    cluster = build_cluster_cli(
+        ClusterOptions(
+            subnets=("192.168.30.0/24",),
+            controlplane=("192.168.30.11",),
+            workers=("192.168.30.21",),
+            addons=("etcd-metrics",),
+            nodeport=True,
+            nodeport_from=("203.0.113.0/24",),
+        )
+    )
+    cp = {r.name for r in cluster.role("controlplane").rules}
+    worker = {r.name for r in cluster.role("worker").rules}
+    assert "etcd-metrics-ingress" in cp
+    assert "etcd-metrics-ingress" not in worker
+    assert {"nodeport-ingress-tcp", "nodeport-ingress-udp"} <= worker
+    assert not any(n.startswith("nodeport") for n in cp)
+    trustd = next(r for r in cluster.role("controlplane").rules if r.name == "trustd-ingress")
+    assert [str(n) for n in trustd.sources[0].networks] == ["192.168.30.21/32"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        pytest.param(ClusterOptions(subnets=()), "--subnet is required", id="no-subnet"),
+        pytest.param(ClusterOptions(subnets=("192.168.30.1/24",)), "host bits set", id="host-bits"),
+        pytest.param(
+            ClusterOptions(subnets=("192.168.30.0/24",), nodeport_from=("203.0.113.0/24",)),
+            "--nodeport-from needs --nodeport",
+            id="nodeport-from-alone",
+        ),
+        pytest.param(
+            ClusterOptions(subnets=("192.168.30.0/24",), addons=("nope",)), "unknown add-on 'nope'", id="unknown-addon"
+        ),
+    ],
+)
+def test_bad_options_are_bad_input(options: ClusterOptions, message: str) -> None:
+    with pytest.raises(BadInput, match=message):
+        build_cluster_cli(options)
+
+
+def test_unknown_target_is_bad_input() -> None:
+    with pytest.raises(
+        BadInput,
+        match=r"unknown export target 'junos'; valid: aws-terraform, opnsense, pfsense, proxmox, proxmox-terraform",
+    ):
+        export("junos", build_cluster_cli(REFERENCE))
+
+
+def test_registry() -> None:
+    assert sorted(TARGETS) == ["aws-terraform", "opnsense", "pfsense", "proxmox", "proxmox-terraform"]
+    cluster = build_cluster_cli(REFERENCE)
+    for name, target in TARGETS.items():
+        files = target.render(cluster).files
+        assert files, name
+        assert all(text.endswith("\n") for text in files.values()), name
+        assert target.single_file == (len(files) == 1), name
+
+
+def test_warnings_per_target() -> None:
+    """gen's warnings reach every target they apply to; AWS has no CIDR for controlplane."""
+    cluster = build_cluster_cli(ClusterOptions(subnets=("192.168.30.0/24",)))
+    assert any(w.startswith("controlplane: no --controlplane:") for w in cluster.warnings)
+    assert any(w.startswith("worker: no --admin:") for w in cluster.warnings)
+    for target in ("proxmox", "proxmox-terraform"):
+        assert export(target, cluster).warnings == cluster.warnings
+    aws = export("aws-terraform", cluster).warnings
+    assert not any("no --controlplane" in w for w in aws)
+    assert any(w.startswith("controlplane: no --admin:") for w in aws)
+    assert build_cluster_cli(REFERENCE).warnings == ()
