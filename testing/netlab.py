@@ -963,6 +963,45 @@ class Lab:
         self._server.add(socks)
         self._listening.update(new)
 
+    def node_connect(self, src: str, src_port: int, dst: str, port: int, timeout: float = 1.0) -> bool:
+        """Open a TCP connection from the node (``src:src_port``) to a listener on a client address.
+
+        The other direction of :meth:`probe`: the node starts the connection, so what the ruleset
+        sees is the reply (SYN-ACK) to the node's own SYN, arriving on ``src_port``. True when the
+        handshake completes within ``timeout``; False when the reply was dropped.
+        """
+        self._require_running()
+        assert self._node is not None
+        assert self._client is not None
+        source, target = _host_ip(src), _host_ip(dst)
+        if source not in self._node_set or target not in self._client_set:
+            raise LabError(f"node_connect: {src} must be a node address and {dst} a client address")
+        family = socket.AF_INET if source.version == 4 else socket.AF_INET6
+
+        def serve() -> socket.socket:
+            server = socket.socket(family, socket.SOCK_STREAM)
+            server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            server.bind((str(target), port))
+            server.listen(1)
+            return server
+
+        def connect() -> bool:
+            with socket.socket(family, socket.SOCK_STREAM) as client:
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                client.bind((str(source), src_port))
+                client.settimeout(timeout)
+                try:
+                    client.connect((str(target), port))
+                except (TimeoutError, OSError):
+                    return False
+                return True
+
+        server = self._client.call(serve, timeout=10)
+        try:
+            return self._node.call(connect, timeout=timeout + 10)
+        finally:
+            server.close()
+
     @property
     def listening(self) -> frozenset[tuple[str, int]]:
         return frozenset(self._listening)

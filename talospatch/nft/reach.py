@@ -316,7 +316,7 @@ class Reach:
             and verdict.rule.rule_name is not None
         ):
             return (
-                f"on Talos {v.display} accept mode has no conntrack rules (added on main, #13926): "
+                f"on Talos {v.display} accept mode has no conntrack rules (v1.14.0 adds them, #13926): "
                 f"{packet.ct_state} traffic is filtered like new connections"
             )
         return None

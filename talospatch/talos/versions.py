@@ -1,14 +1,16 @@
 """The Talos releases talospatch models, and what differs between them for the firewall.
 
 Everything here was read from the siderolabs/talos sources (tags through v1.14.0-rc.1 and
-v1.13.9, ``main`` at ``ad8823176``): the first release on each release line that has a
+v1.13.9, ``main`` at ``ad8823176``) and its pull requests: the first release on each release line that has a
 change (``CHANGES``), and the releases that exist (``RELEASES``). A ``TalosVersion`` answers
 the questions the compiler (``talospatch.nft.compile``), the evaluator (``talospatch.nft.reach``) and the
 hazard checks (``talospatch.checks.hazards``) ask, so none of them compares version numbers.
 
-``v1.14.0`` is modelled from the ``v1.14.0-rc.1`` sources, the newest v1.14 tag read. ``main``
-is the v1.15 development line after ``55e0f6350`` (conntrack rules in accept mode, #13926);
-it is selectable but never the default.
+``v1.14.0`` is the release: the ``v1.14.0-rc.1`` sources plus ``55e0f6350`` (PR #14048, conntrack
+rules in accept mode, merged 2026-08-14 and shipped from v1.14.0-rc.2), the one change to the
+firewall code between rc.1 and that ``main`` commit. No v1.13 patch release has it: neither
+``release-1.13`` nor any tag through v1.13.9 contains the commit or a cherry-pick of it. ``main``
+is the v1.15 development line; it is selectable but never the default.
 
 Pure: no printing. ``parse_talos_version`` returns a warning string instead of printing it.
 """
@@ -134,10 +136,11 @@ CHANGES: tuple[Change, ...] = (
     ),
     Change(
         "accept_mode_conntrack",
-        (),
-        "accept mode also accepts established/related and drops invalid connections (#13926)",
-        "`nft` emits the rules only for main; `query` of an established connection says so",
-        "55e0f6350 (PR #14048)",
+        ((1, 14, 0),),
+        "accept mode also accepts established/related and drops invalid connections (#13926); before, "
+        "replies to the node's own connections meet the rules like new connections",
+        "`nft` emits the rules from v1.14.0; `query` of an established connection before it says so",
+        "55e0f6350 (PR #14048, in v1.14.0-rc.2; no v1.13 backport)",
     ),
 )
 _CHANGE = {change.key: change for change in CHANGES}

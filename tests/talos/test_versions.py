@@ -193,7 +193,7 @@ EXPECTED: dict[str, tuple[int, bool, bool, bool, bool, bool, bool, int | None, b
     "v1.13.0": (-140, True, True, True, False, False, False, 91, True, False),
     "v1.13.8": (-140, True, True, True, False, False, False, 91, True, False),
     "v1.13.9": (-140, True, True, True, False, False, False, None, True, False),
-    "v1.14.0": (-140, True, True, True, True, False, False, None, True, True),
+    "v1.14.0": (-140, True, True, True, True, True, False, None, True, True),
     "main": (-140, True, True, True, True, True, False, None, True, True),
 }
 
@@ -221,7 +221,7 @@ def test_support_matrix_rows_name_first_releases() -> None:
     assert "v1.9.4 / v1.10.0" in rows
     assert "v1.12.5 / v1.13.0" in rows
     assert "v1.13.9 / v1.14.0" in rows
-    assert "main only (unreleased)" in rows
+    assert "v1.14.0" in rows
     assert all(action for _, _, action in support_matrix())
 
 
@@ -256,12 +256,13 @@ def test_v1_9_4_has_the_new_priority_but_no_prerouting_chain() -> None:
 @pytest.mark.parametrize(
     ("version", "conntrack"),
     [
-        pytest.param("1.14", False, id="v1.14.0"),
+        pytest.param("1.13", False, id="v1.13.9"),
         pytest.param("1.9", False, id="v1.9.6"),
+        pytest.param("1.14", True, id="v1.14.0"),
         pytest.param("main", True, id="main"),
     ],
 )
-def test_accept_mode_conntrack_rules_only_on_main(version: str, conntrack: bool) -> None:
+def test_accept_mode_conntrack_rules_from_v1_14(version: str, conntrack: bool) -> None:
     ingress = lines(compile_firewall(ACCEPT, NODE, version), "ingress")
     assert ingress[0] == 'iifname { "lo", "kubespan", "siderolink" } counter accept'
     assert (ingress[1:3] == CONNTRACK) is conntrack
@@ -373,7 +374,12 @@ def test_nodeport_on_the_default_without_a_node_address_is_answered_by_ingress()
 
 
 @pytest.mark.parametrize(
-    ("version", "allowed"), [pytest.param("1.14", False, id="v1.14.0"), pytest.param("main", True, id="main")]
+    ("version", "allowed"),
+    [
+        pytest.param("1.13", False, id="v1.13.9"),
+        pytest.param("1.14", True, id="v1.14.0"),
+        pytest.param("main", True, id="main"),
+    ],
 )
 def test_established_traffic_in_accept_mode_depends_on_the_release(version: str, allowed: bool) -> None:
     answer = Reach(ACCEPT, NODE, version).query(OUTSIDER, 50000, "tcp", ct_state="established")
@@ -383,8 +389,8 @@ def test_established_traffic_in_accept_mode_depends_on_the_release(version: str,
         assert answer.version_note is None
     else:
         assert answer.reason == (
-            f"dropped: {OUTSIDER} is outside apid-ingress (192.168.30.0/24); on Talos v1.14.0 accept mode has no "
-            "conntrack rules (added on main, #13926): established traffic is filtered like new connections"
+            f"dropped: {OUTSIDER} is outside apid-ingress (192.168.30.0/24); on Talos v1.13.9 accept mode has no "
+            "conntrack rules (v1.14.0 adds them, #13926): established traffic is filtered like new connections"
         )
 
 
