@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from talospatch.errors import BadInput
-from talospatch.nft.compile import IPAddress, NodeContext, build_ip_set
+from talospatch.nft.compile import NodeContext
 from talospatch.nft.resources import (
     AddressMatch,
     LiveChains,
@@ -34,6 +34,7 @@ from talospatch.nft.resources import (
     expected_chains,
     priority_text,
 )
+from talospatch.nft.sets import IPAddress, build_ip_set
 from talospatch.talos.documents import Firewall, merge_adjacent
 from talospatch.talos.versions import TalosVersion
 

@@ -37,13 +37,13 @@ from talospatch.nft.compile import (
     ORIGIN_HOST_DNS,
     ORIGIN_NOT_TO_NODE,
     ORIGIN_POD_SERVICE,
-    AddressSet,
     Chain,
     NftRule,
     NodeContext,
     Ruleset,
     compile_firewall,
 )
+from talospatch.nft.sets import AddressSet
 from talospatch.talos.documents import Firewall, Network, PortRange
 from talospatch.talos.versions import TalosVersion
 from talospatch.yamlio import load_all

@@ -17,8 +17,9 @@ from talospatch.generate.compact import group_rules, merge_overlapping, shared_n
 from talospatch.generate.expand import Generated, expand
 from talospatch.generate.options import GenOptions
 from talospatch.generate.profiles import Catalog
-from talospatch.nft.compile import NodeContext, compile_firewall, render
+from talospatch.nft.compile import NodeContext, compile_firewall
 from talospatch.nft.reach import Reach
+from talospatch.nft.text import render
 from talospatch.talos.documents import PortRange, apply_patches
 from talospatch.yamlio import load_all
 from testing.netlab import Lab, Probe, ensure_netns

@@ -19,7 +19,8 @@ import pytest
 
 from talospatch.live.audit import ListenerReport, audit
 from talospatch.live.netstat import listeners, parse_netstat
-from talospatch.nft.compile import NodeContext, compile_firewall, render
+from talospatch.nft.compile import NodeContext, compile_firewall
+from talospatch.nft.text import render
 from talospatch.talos.patchfiles import load_firewall
 from testing.netlab import Lab, Probe, ensure_netns
 

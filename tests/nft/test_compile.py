@@ -19,16 +19,9 @@ from hypothesis import strategies as st
 from talospatch.errors import BadInput
 from talospatch.generate.expand import GenOptions, expand
 from talospatch.generate.profiles import Catalog
-from talospatch.nft.compile import (
-    AddressSet,
-    NodeContext,
-    Ruleset,
-    build_ip_set,
-    compile_firewall,
-    priority_text,
-    render,
-    rule_text,
-)
+from talospatch.nft.compile import NodeContext, Ruleset, compile_firewall
+from talospatch.nft.sets import AddressSet, build_ip_set
+from talospatch.nft.text import priority_text, render, rule_text
 from talospatch.talos.documents import Firewall, PortRange, PortSelector, RuleConfig
 from testing.documents import firewall, ip, net, rule
 from testing.netlab import nft_in, scratch_netns

@@ -27,8 +27,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from talospatch.nft.compile import NodeContext, compile_firewall, render
+from talospatch.nft.compile import NodeContext, compile_firewall
 from talospatch.nft.reach import Reach
+from talospatch.nft.text import render
 from talospatch.talos.documents import Firewall, IngressRule, PortRange, PortSelector, RuleConfig
 from testing.cluster import NODE as NODE4
 from testing.cluster import NODE6

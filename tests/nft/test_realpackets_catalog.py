@@ -26,8 +26,9 @@ import pytest
 
 from talospatch.cli.params import command_line
 from talospatch.generate.expand import GenOptions, expand
-from talospatch.nft.compile import NodeContext, compile_firewall, render
+from talospatch.nft.compile import NodeContext, compile_firewall
 from talospatch.nft.reach import Reach
+from talospatch.nft.text import render
 from testing.cluster import NODE, SUBNET
 from testing.netlab import Lab, Probe, ensure_netns
 

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import pytest
 
-from talospatch.nft.compile import NodeContext, compile_firewall, render
+from talospatch.nft.compile import NodeContext, compile_firewall
 from talospatch.nft.reach import Reach
+from talospatch.nft.text import render
 from talospatch.talos.documents import Firewall
 from testing.documents import firewall, ip, rule
 from testing.netlab import Lab, Outcome, Probe, ensure_netns

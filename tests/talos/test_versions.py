@@ -27,8 +27,9 @@ from talospatch.checks.hazards import (
 from talospatch.errors import BadInput
 from talospatch.generate.expand import GenOptions, expand
 from talospatch.generate.options import TALOS_VERSION_HELP
-from talospatch.nft.compile import NodeContext, Ruleset, compile_firewall, render, rule_text
+from talospatch.nft.compile import NodeContext, Ruleset, compile_firewall
 from talospatch.nft.reach import Reach
+from talospatch.nft.text import render, rule_text
 from talospatch.talos.documents import PortRange, RuleConfig
 from talospatch.talos.versions import (
     DEFAULT_VERSION,
