@@ -39,6 +39,8 @@ from testing.exportnft import Allow, aws_allows, build_cluster_cli, pve_allows, 
 from testing.netlab import Lab, Probe, ensure_netns
 from testing.pvefw import parse_fw
 
+pytestmark = pytest.mark.kernel
+
 CP4 = ("192.168.30.11", "192.168.30.12", "192.168.30.13")
 WK4 = ("192.168.30.21", "192.168.30.22")
 CP6 = ("fd00:30::11", "fd00:30::12", "fd00:30::13")

@@ -285,6 +285,7 @@ def netns_available() -> None:
     ensure_netns()
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("dual", [False, True], ids=["v4", "dualstack"])
 @pytest.mark.parametrize("role", ["controlplane", "worker"])
 def test_the_kernel_gives_the_same_verdict_in_both_layouts(netns_available: None, role: str, dual: bool) -> None:

@@ -24,6 +24,8 @@ from talospatch.nft.text import render
 from talospatch.talos.patchfiles import load_firewall
 from testing.netlab import Lab, Probe, ensure_netns
 
+pytestmark = pytest.mark.kernel
+
 ROOT = Path(__file__).resolve().parents[2]
 LIVE = Path(__file__).resolve().parents[1] / "fixtures" / "live"
 NODE = "192.168.30.11"

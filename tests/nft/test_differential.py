@@ -35,6 +35,8 @@ from testing.cluster import NODE as NODE4
 from testing.cluster import NODE6
 from testing.netlab import Lab, Probe, ensure_netns
 
+pytestmark = pytest.mark.kernel
+
 NODE_ADDRS = [f"{NODE4}/24", f"{NODE6}/64"]
 
 CLIENTS4 = (

@@ -44,6 +44,8 @@ from testing.cluster import POD_SUBNET as POD_SUBNET4
 from testing.cluster import SUBNET as SUBNET4
 from testing.netlab import Lab, Probe, ensure_netns
 
+pytestmark = pytest.mark.kernel
+
 # --------------------------------------------------------------------------------------
 # Topology
 

@@ -32,6 +32,8 @@ from talospatch.nft.text import render
 from testing.cluster import NODE, SUBNET
 from testing.netlab import Lab, Probe, ensure_netns
 
+pytestmark = pytest.mark.kernel
+
 NODE_POD = "10.244.0.10"  # a pod on this node (Talos's default pod subnet 10.244.0.0/16)
 
 CP, WORKER, ADMIN, POD, NODEPORT_CLIENT, OUTSIDE = (

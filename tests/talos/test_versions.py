@@ -549,6 +549,7 @@ def test_repeated_documents_in_one_patch_before_1_14() -> None:
 # -- every release's output loads into the kernel ------------------------------------------------
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("version", LINE_VERSIONS, ids=[x.name for x in LINE_VERSIONS])
 @pytest.mark.parametrize("action", ["block", "accept"])
 def test_every_release_loads_with_nft_and_lists_back_as_rendered(
