@@ -4,7 +4,8 @@ Talos's documents and the profiles are read on every ``gen``, so they (and the l
 ``audit`` reads) are frozen dataclasses checked here rather than pydantic models: building a
 model class costs more than the rest of a ``gen``'s start-up. The cluster spec, read by
 ``build`` only, stays a pydantic model and reports a ``DecodeError`` inside it at the key's
-own line.
+own line. A node's ``talosctl get nftableschains`` output (``talospatch.nft.live``) is read
+here too, naming list items by index (``spec.rules[0].verdict``).
 """
 
 from __future__ import annotations
