@@ -4,21 +4,33 @@ Talos's documents and the profiles are read on every ``gen``, so they (and the l
 ``audit`` reads) are frozen dataclasses checked here rather than pydantic models: building a
 model class costs more than the rest of a ``gen``'s start-up. The cluster spec, read by
 ``build`` only, stays a pydantic model and reports a ``DecodeError`` inside it at the key's
-own line.
+own line. A node's ``talosctl get nftableschains`` output (``talospatch.nft.live``) is read
+here too, naming list items by index (``spec.rules[0].verdict``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from typing import Any, TypeVar
 
 Path = tuple[str | int, ...]
 Choice = TypeVar("Choice", bound=str)
 
+_READ_KEY: Any = object()  # ``Fields.choice``'s default: read the key's own value
+_DIGITS = re.compile(r"\s*\d+\s*")
 
-def dotted(path: Path) -> str:
-    """``("ingress", 0, "subnet")`` -> ``ingress.subnet``: list indexes are left out."""
-    return ".".join(str(part) for part in path if not isinstance(part, int))
+
+def dotted(path: Path, *, indexes: bool = False) -> str:
+    """``("ingress", 0, "subnet")`` -> ``ingress.subnet``: list indexes are left out, or
+    (``indexes``) shown as ``ingress[0].subnet``."""
+    keys: list[str] = []
+    for part in path:
+        if not isinstance(part, int):
+            keys.append(part)
+        elif indexes:
+            keys[-1:] = [f"{keys[-1] if keys else ''}[{part}]"]
+    return ".".join(keys)
 
 
 class DecodeError(ValueError):
@@ -33,22 +45,25 @@ class DecodeError(ValueError):
         self.unknown_key = unknown_key
         super().__init__(self.describe())
 
-    def describe(self, skip: int = 0) -> str:
-        """The message, naming the key from ``path[skip:]`` on."""
-        where = dotted(self.path[skip:])
+    def describe(self, skip: int = 0, *, indexes: bool = False) -> str:
+        """The message, naming the key from ``path[skip:]`` on (with list ``indexes``)."""
+        where = dotted(self.path[skip:], indexes=indexes)
         if self.unknown_key:
             return f"unknown key {where!r}"
         return f"{where}: {self.message}" if where else self.message
 
 
 class Fields:
-    """A mapping being read: the keys it may have, each read with the check its value needs."""
+    """A mapping being read: the keys it may have, each read with the check its value needs.
 
-    def __init__(self, data: object, path: Path, keys: Collection[str]) -> None:
+    ``keys=None``: any key may be there (a mapping only some keys of which are read).
+    """
+
+    def __init__(self, data: object, path: Path, keys: Collection[str] | None) -> None:
         if not isinstance(data, Mapping):
             raise DecodeError(path, "must be a mapping of keys to values")
         for key in data:
-            if key not in keys:
+            if keys is not None and key not in keys:
                 raise DecodeError((*path, key), "unknown key", unknown_key=True)
         self.data: Mapping[str, Any] = data
         self.path = path
@@ -100,12 +115,59 @@ class Fields:
             raise self.error(key, "must be a mapping of names to text")
         return dict(value)
 
-    def choice(self, key: str, choices: tuple[Choice, ...], value: object) -> Choice:
-        """``value`` (this key's, or what it normalizes to) if it is one of ``choices``."""
-        for choice in choices:
-            if value == choice:
-                return choice
-        raise self.error(key, f"must be {_one_of(choices)}, not {value!r}")
+    def mapping(self, key: str, keys: Collection[str] | None, *, required: bool = False) -> Fields:
+        """A nested mapping, read the same way; a missing or null one is empty."""
+        value = self.required(key) if required else self.get(key, {})
+        return Fields(value, (*self.path, key), keys)
+
+    def flag(self, key: str, default: bool = False) -> bool:
+        value = self.get(key, default)
+        if not isinstance(value, bool):
+            raise self.error(key, f"must be true or false, not {value!r}")
+        return value
+
+    def integer(self, key: str, low: int, high: int, *, from_text: bool = False) -> int:
+        """A required integer ``low``-``high``; ``from_text``: digits in a string count too."""
+        return _integer(self.required(key), (*self.path, key), low, high, from_text)
+
+    def integers(self, key: str, low: int, high: int, *, from_text: bool = False) -> tuple[int, ...]:
+        """A list of integers ``low``-``high`` (a missing or null one is empty)."""
+        return tuple(
+            _integer(value, (*self.path, key, index), low, high, from_text)
+            for index, value in enumerate(self.items(key))
+        )
+
+    def choice(
+        self, key: str, choices: tuple[Choice, ...], value: object = _READ_KEY, *, fold_case: bool = False
+    ) -> Choice:
+        """``value`` (this key's, or what it normalizes to) if it is one of ``choices``.
+
+        Without ``value``, the key's own (null when missing); ``fold_case``: in any case.
+        """
+        value = self.get(key) if value is _READ_KEY else value
+        return _choice(value, (*self.path, key), choices, fold_case)
+
+    def choices(self, key: str, choices: tuple[Choice, ...], *, fold_case: bool = False) -> tuple[Choice, ...]:
+        """A list of ``choices`` (a missing or null one is empty)."""
+        return tuple(
+            _choice(value, (*self.path, key, index), choices, fold_case) for index, value in enumerate(self.items(key))
+        )
+
+
+def _integer(value: object, path: Path, low: int, high: int, from_text: bool) -> int:
+    if from_text and isinstance(value, str) and _DIGITS.fullmatch(value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise DecodeError(path, f"must be an integer {low}-{high}, not {value!r}")
+    return value
+
+
+def _choice(value: object, path: Path, choices: tuple[Choice, ...], fold_case: bool) -> Choice:
+    folded = value.lower() if fold_case and isinstance(value, str) else value
+    for choice in choices:
+        if folded == choice:
+            return choice
+    raise DecodeError(path, f"must be {_one_of(choices)}, not {value!r}")
 
 
 def _one_of(choices: tuple[str, ...]) -> str:

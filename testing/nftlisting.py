@@ -10,16 +10,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from talospatch.nft.compile import (
-    _CT_STATE_BITS,
-    _ICMP_TYPES,
-    _addr_text,
-    _family_of,
-    _ifname_key,
-    _interval_text,
-    _value,
-    priority_text,
-)
+from talospatch.nft.sets import _addr_text, _family_of, _interval_text
+from talospatch.nft.text import _CT_STATE_BITS, _ICMP_TYPES, _ifname_key, _value, priority_text
 
 _COUNTER_RE = re.compile(r"\bcounter packets \d+ bytes \d+")
 _SET_RE = re.compile(r"\{([^{}]*)\}")

@@ -1,5 +1,9 @@
 """Fixtures shared by every test: the command-line runner and a scratch network namespace.
 
+Tests that need the real kernel (network namespaces, ``nft`` in a namespace) carry the
+``kernel`` marker: ``pytest -m "not kernel"`` runs the rest without touching namespaces. A
+test taking the ``netns`` fixture gets the marker here; the others set it themselves.
+
 The test infrastructure itself (the CLI runner, the reference cluster's constants, document
 builders, the network-namespace lab) lives in the type-checked ``testing`` package.
 """
@@ -34,3 +38,10 @@ def netns() -> Iterator[str]:
     """An empty network namespace for loading rulesets with ``nft``; deleted afterwards."""
     with scratch_netns() as name:
         yield name
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "netns" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.kernel)

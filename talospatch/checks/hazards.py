@@ -29,7 +29,8 @@ from typing import Any
 
 from talospatch.errors import BadInput
 from talospatch.generate.expand import Generated
-from talospatch.nft.compile import AddressSet, NodeContext, Ruleset, compile_firewall
+from talospatch.nft.compile import NodeContext, Ruleset, compile_firewall
+from talospatch.nft.sets import AddressSet
 from talospatch.talos.documents import Firewall, PortRange, RuleConfig
 from talospatch.talos.versions import TalosVersion, resolve
 

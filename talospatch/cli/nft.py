@@ -35,8 +35,9 @@ def nft(
     ] = NftFormat.nft,
 ) -> None:
     """Print the nftables ruleset Talos builds from the documents (load it with nft -f)."""
-    from talospatch.nft.compile import compile_firewall, render
+    from talospatch.nft.compile import compile_firewall
     from talospatch.nft.resources import resource_text
+    from talospatch.nft.text import render
 
     node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns)
     if output_format is NftFormat.resource:

@@ -42,7 +42,7 @@ def verify(
     import json
 
     from talospatch.live.verify import results_dict, verify
-    from talospatch.nft.resources import parse_live
+    from talospatch.nft.live import parse_live
     from talospatch.talos.patchfiles import read_text, source_name
 
     live_chains = parse_live(read_text(live), source_name(live))

@@ -27,8 +27,9 @@ from talospatch.decode import DecodeError, Fields
 from talospatch.decode import Path as KeyPath
 from talospatch.errors import BadInput
 from talospatch.live.netstat import Socket
-from talospatch.nft.compile import TRUSTED_INTERFACES, Family, IPAddress, NodeContext, build_ip_set
+from talospatch.nft.compile import TRUSTED_INTERFACES, NodeContext
 from talospatch.nft.reach import DOCUMENTATION_ADDRESS, Packet, Reach
+from talospatch.nft.sets import Family, IPAddress, build_ip_set
 from talospatch.talos.documents import L4, L4_PROTOCOLS, Firewall
 from talospatch.talos.versions import TalosVersion
 from talospatch.yamlio import load_one

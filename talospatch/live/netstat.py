@@ -19,7 +19,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from talospatch.errors import BadInput
-from talospatch.nft.compile import IPAddress
+from talospatch.nft.sets import IPAddress
 
 COLUMNS = (
     "NODE",

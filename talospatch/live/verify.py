@@ -1,6 +1,6 @@
 """Compare the chains a node really built with what talospatch compiles for it.
 
-The node's side is ``talosctl get nftableschains`` output (``talospatch.nft.resources``);
+The node's side is ``talosctl get nftableschains`` output (read by ``talospatch.nft.live``);
 talospatch's side is ``expected_chains`` for the same documents, node and Talos release.
 Chains compare by id (type, hook, priority, policy); rules by content, not by text: two
 rules are the same when they match the same packets the same way (address sets compared
@@ -24,16 +24,17 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from talospatch.errors import BadInput
-from talospatch.nft.compile import IPAddress, NodeContext, build_ip_set
+from talospatch.nft.compile import NodeContext
+from talospatch.nft.live import LiveChains
 from talospatch.nft.resources import (
     AddressMatch,
-    LiveChains,
     ResourceChain,
     ResourceRule,
     compile_ruleset,
     expected_chains,
     priority_text,
 )
+from talospatch.nft.sets import IPAddress, build_ip_set
 from talospatch.talos.documents import Firewall, merge_adjacent
 from talospatch.talos.versions import TalosVersion
 

@@ -1,4 +1,4 @@
-"""Compile firewall documents into Talos's nftables ruleset, and render it as ``nft`` text.
+"""Compile firewall documents into Talos's nftables ruleset (``Ruleset``, one ``NftRule`` per nft rule).
 
 The ruleset is built for one Talos release (``talospatch.talos.versions.TalosVersion``); without a
 version, the default: the newest Talos release talospatch knows
@@ -23,22 +23,20 @@ ending at port 65535, 255.255.255.255 or ``ffff:...`` makes the controller fail 
 and no rules are applied at all (#12890); before v1.13.9 / v1.14.0 large rulesets fail with
 ENOBUFS (#14001).
 
-This module is pure: no printing, no files, no subprocesses. ``render`` writes exactly what
-``nft list ruleset`` (nftables 1.0.6) prints back for the table, minus the packet/byte
-numbers of the counters.
+The address sets a rule matches come from ``talospatch.nft.sets``; ``talospatch.nft.text``
+renders a ruleset as ``nft -f`` text. This module is pure: no printing, no files, no
+subprocesses.
 """
 
 from __future__ import annotations
 
-import bisect
 import functools
 import ipaddress
-import socket
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from talospatch.errors import BadInput
+from talospatch.nft.sets import AddressSet, Family, IPAddress, build_ip_set
 from talospatch.talos.documents import Firewall, Network, PortRange, RuleConfig, merge_adjacent
 from talospatch.talos.versions import DEFAULT_VERSION, TalosVersion, resolve
 
@@ -46,8 +44,6 @@ TALOS_VERSION = DEFAULT_VERSION.display  # the default release, named in headers
 TABLE_FAMILY = "inet"
 TABLE_NAME = "talos"
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-Family = Literal["ipv4", "ipv6"]
 NftVerdict = Literal["accept", "drop"]
 CtState = Literal["invalid", "established", "related", "new", "untracked"]
 L4Proto = Literal["tcp", "udp", "icmp", "ipv6-icmp"]
@@ -78,24 +74,6 @@ ORIGIN_NOT_TO_NODE = "not addressed to node"
 ORIGIN_BLOCK_NEW = "default action block"
 ORIGIN_POLICY = "default policy"
 
-_FAMILY_BITS: dict[Family, int] = {"ipv4": 32, "ipv6": 128}
-_CT_STATE_BITS: dict[str, int] = {
-    "invalid": 1,
-    "established": 2,
-    "related": 4,
-    "new": 8,
-    "untracked": 64,
-}
-_ICMP_TYPES: dict[str, int] = {
-    "echo-reply": 0,
-    "destination-unreachable": 3,
-    "echo-request": 8,
-    "time-exceeded": 11,
-    "timestamp-request": 13,
-    "timestamp-reply": 14,
-    "address-mask-request": 17,
-    "address-mask-reply": 18,
-}
 _L4PROTO: dict[str, L4Proto] = {"tcp": "tcp", "udp": "udp", "icmp": "icmp", "icmpv6": "ipv6-icmp"}
 
 
@@ -117,135 +95,6 @@ class NodeContext:
     service_subnets: tuple[Network, ...] = (ipaddress.ip_network("10.96.0.0/12"),)
     host_dns: bool = True
     nodeport_range: PortRange | None = DEFAULT_NODEPORT_RANGE
-
-
-# --------------------------------------------------------------------------------------
-# Address sets (BuildIPSet)
-
-
-def _family_of(value: IPAddress | Network) -> Family:
-    return "ipv4" if value.version == 4 else "ipv6"
-
-
-def _merge_intervals(intervals: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Sorted, with overlapping and touching intervals joined (netipx's normal form)."""
-    merged: list[tuple[int, int]] = []
-    for lo, hi in sorted(intervals):
-        if merged and lo <= merged[-1][1] + 1:
-            if hi > merged[-1][1]:
-                merged[-1] = (merged[-1][0], hi)
-        else:
-            merged.append((lo, hi))
-    return merged
-
-
-def _subtract(include: list[tuple[int, int]], exclude: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """``include`` minus ``exclude``; both in normal form, and so is the result."""
-    out: list[tuple[int, int]] = []
-    for lo, hi in include:
-        cur = lo
-        for ex_lo, ex_hi in exclude:
-            if ex_hi < cur or ex_lo > hi:
-                continue
-            if ex_lo > cur:
-                out.append((cur, ex_lo - 1))
-            cur = ex_hi + 1
-            if cur > hi:
-                break
-        if cur <= hi:
-            out.append((cur, hi))
-    return out
-
-
-@dataclass(frozen=True)
-class IPSetParts:
-    """Talos's ``SplitIPSet(BuildIPSet(...))``: the IPv4 and IPv6 inclusive integer ranges.
-
-    An empty tuple is Go's ``nil`` set for that family.
-    """
-
-    v4: tuple[tuple[int, int], ...]
-    v6: tuple[tuple[int, int], ...]
-
-    def of(self, family: Family) -> tuple[tuple[int, int], ...]:
-        return self.v4 if family == "ipv4" else self.v6
-
-    def covers_all(self, family: Family) -> bool:
-        ranges = self.of(family)
-        return ranges == ((0, (1 << _FAMILY_BITS[family]) - 1),)
-
-    def contains(self, addr: IPAddress) -> bool:
-        return _in_ranges(self.of(_family_of(addr)), int(addr))
-
-
-def build_ip_set(include: Iterable[Network], exclude: Iterable[Network] = ()) -> IPSetParts:
-    """The union of ``include`` minus the union of ``exclude``, per family (netipx semantics).
-
-    Every exclude applies to every include: an ``except`` of one ingress entry removes its
-    addresses from all the subnets of that rule.
-    """
-    inc: dict[Family, list[tuple[int, int]]] = {"ipv4": [], "ipv6": []}
-    exc: dict[Family, list[tuple[int, int]]] = {"ipv4": [], "ipv6": []}
-    for target, networks in ((inc, include), (exc, exclude)):
-        for net in networks:
-            target[_family_of(net)].append((int(net.network_address), int(net.broadcast_address)))
-    v4 = _subtract(_merge_intervals(inc["ipv4"]), _merge_intervals(exc["ipv4"]))
-    v6 = _subtract(_merge_intervals(inc["ipv6"]), _merge_intervals(exc["ipv6"]))
-    return IPSetParts(tuple(v4), tuple(v6))
-
-
-def _in_ranges(ranges: Sequence[tuple[int, int]], value: int) -> bool:
-    index = bisect.bisect_right(ranges, (value, 1 << 129)) - 1
-    return index >= 0 and ranges[index][0] <= value <= ranges[index][1]
-
-
-@dataclass(frozen=True)
-class AddressSet:
-    """An anonymous interval set of one family, matched with ``==`` or (``invert``) ``!=``.
-
-    ``ranges`` are inclusive integer ranges, sorted, disjoint and not touching.
-    """
-
-    family: Family
-    ranges: tuple[tuple[int, int], ...]
-    invert: bool = False
-
-    def contains(self, addr: IPAddress) -> bool:
-        """Plain membership, ignoring ``invert``; an address of the other family is not in it."""
-        return _family_of(addr) == self.family and _in_ranges(self.ranges, int(addr))
-
-    def matches(self, addr: IPAddress) -> bool:
-        """What the nft expression does: the family must match, then ``==`` or ``!=``."""
-        if _family_of(addr) != self.family:
-            return False
-        return _in_ranges(self.ranges, int(addr)) != self.invert
-
-    @property
-    def address_ranges(self) -> tuple[tuple[IPAddress, IPAddress], ...]:
-        """The ranges as (first, last) addresses."""
-        make = ipaddress.IPv4Address if self.family == "ipv4" else ipaddress.IPv6Address
-        return tuple((make(lo), make(hi)) for lo, hi in self.ranges)
-
-    def elements(self) -> list[str]:
-        """The set elements as nft lists them: an address, a CIDR prefix, or ``a-b``."""
-        return [_interval_text(self.family, lo, hi) for lo, hi in self.ranges]
-
-
-def _addr_text(family: Family, value: int) -> str:
-    """An address as nft prints it (``inet_ntop``; differs from Python for IPv6)."""
-    if family == "ipv4":
-        return str(ipaddress.IPv4Address(value))
-    return socket.inet_ntop(socket.AF_INET6, value.to_bytes(16, "big"))
-
-
-def _interval_text(family: Family, lo: int, hi: int) -> str:
-    if lo == hi:
-        return _addr_text(family, lo)
-    size = hi - lo + 1
-    if size & (size - 1) == 0 and lo % size == 0:
-        prefix_len = _FAMILY_BITS[family] - (size.bit_length() - 1)
-        return f"{_addr_text(family, lo)}/{prefix_len}"
-    return f"{_addr_text(family, lo)}-{_addr_text(family, hi)}"
 
 
 # --------------------------------------------------------------------------------------
@@ -509,114 +358,3 @@ def compile_firewall(
     if ctx.node_ips and release.prerouting_chain:
         chains.append(_prerouting_chain(fw, ctx))
     return Ruleset(tuple(chains), release)
-
-
-# --------------------------------------------------------------------------------------
-# Rendering (nft list ruleset form, nftables 1.0.6)
-
-_STD_PRIORITIES: tuple[tuple[str, int], ...] = (
-    ("raw", -300),
-    ("mangle", -150),
-    ("dstnat", -100),
-    ("filter", 0),
-    ("security", 50),
-    ("srcnat", 100),
-)
-
-
-def priority_text(priority: int) -> str:
-    """A chain priority as nft 1.0.6 lists it: ``mangle + 10``, ``dstnat - 10``, ``filter``."""
-    for name, value in _STD_PRIORITIES:
-        offset = priority - value
-        if offset == 0:
-            return name
-        if -10 <= offset <= 10:
-            return f"{name} {'+' if offset > 0 else '-'} {abs(offset)}"
-    return str(priority)
-
-
-def _ifname_key(name: str) -> int:
-    # nft sorts ifname set elements as host-endian (little-endian) 16-byte integers.
-    return int.from_bytes(name.encode().ljust(16, b"\0")[:16], "little")
-
-
-def _value(elements: Sequence[str]) -> str:
-    return elements[0] if len(elements) == 1 else "{ " + ", ".join(elements) + " }"
-
-
-def _port_text(ports: Iterable[PortRange]) -> str:
-    return _value([p.label for p in sorted(ports)])
-
-
-def _address_text(prefix: str, key: str, aset: AddressSet) -> str:
-    op = "!= " if aset.invert else ""
-    return f"{prefix} {key} {op}{_value(aset.elements())}"
-
-
-def rule_text(rule: NftRule, *, comment: bool = False) -> str:
-    """One rule as ``nft list`` prints it (counter without numbers).
-
-    nft folds Talos's ``meta nfproto`` into a following ``ip``/``ip6`` address match, and
-    ``meta l4proto`` into the port match (``tcp dport``); a port match on ICMP lists as
-    ``icmp checksum`` because Talos loads the transport header at offset 2.
-    """
-    parts: list[str] = []
-    if rule.iifnames:
-        names = sorted(rule.iifnames, key=_ifname_key)
-        parts.append("iifname " + _value([f'"{n}"' for n in names]))
-    if rule.ct_states:
-        states = sorted(rule.ct_states, key=lambda s: _CT_STATE_BITS[s])
-        parts.append("ct state " + _value(states))
-    folded_l4 = bool(rule.dports or rule.icmp_types)
-    if rule.l4proto is not None and not folded_l4:
-        parts.append(f"meta l4proto {rule.l4proto}")
-    if rule.family is not None and rule.saddr is None and rule.daddr is None:
-        parts.append(f"meta nfproto {rule.family}")
-    ip = "ip" if rule.family == "ipv4" else "ip6"
-    if rule.saddr is not None:
-        parts.append(_address_text(ip, "saddr", rule.saddr))
-    if rule.daddr is not None:
-        parts.append(_address_text(ip, "daddr", rule.daddr))
-    if rule.l4proto is not None and folded_l4:
-        header = {"tcp": "tcp", "udp": "udp", "icmp": "icmp", "ipv6-icmp": "icmpv6"}[rule.l4proto]
-        if rule.dports:
-            field_name = "dport" if rule.l4proto in ("tcp", "udp") else "checksum"
-            parts.append(f"{header} {field_name} {_port_text(rule.dports)}")
-        if rule.icmp_types:
-            types = sorted(rule.icmp_types, key=lambda t: _ICMP_TYPES.get(t, 256))
-            parts.append(f"{header} type {_value(types)}")
-    if rule.limit_per_second is not None:
-        # Talos sets burst = rate; nft omits the default burst of 5.
-        burst = rule.limit_per_second
-        extra = "" if burst == 5 else f" burst {burst} packets"
-        parts.append(f"limit rate {rule.limit_per_second}/second{extra}")
-    if rule.counter:
-        parts.append("counter")
-    parts.append(rule.verdict)
-    if comment:
-        parts.append(f'comment "{rule.origin}"')
-    return " ".join(parts)
-
-
-def render(ruleset: Ruleset, *, header: bool = True, comments: bool = False) -> str:
-    """The table as text for ``nft -f`` (no flush/delete), in ``nft list ruleset`` layout.
-
-    ``header`` adds ``#`` lines naming the modelled Talos version; ``comments`` adds an nft
-    ``comment "<origin>"`` to each rule (Talos itself sets none). Deterministic.
-    """
-    lines: list[str] = []
-    if header:
-        lines.append(f"# table {TABLE_FAMILY} {TABLE_NAME} as Talos {ruleset.talos_version} builds it")
-        lines.append("# (talospatch; nft list ruleset form, nftables 1.0.6; load with nft -f)")
-    lines.append(f"table {TABLE_FAMILY} {TABLE_NAME} {{")
-    for index, chain in enumerate(ruleset.chains):
-        if index:
-            lines.append("")
-        lines.append(f"\tchain {chain.name} {{")
-        lines.append(
-            f"\t\ttype {chain.type} hook {chain.hook} priority {priority_text(chain.priority)}; policy {chain.policy};"
-        )
-        lines.extend(f"\t\t{rule_text(rule, comment=comments)}" for rule in chain.rules)
-        lines.append("\t}")
-    lines.append("}")
-    return "\n".join(lines) + "\n"

@@ -31,13 +31,12 @@ from talospatch.nft.compile import (
     ORIGIN_POD_SERVICE,
     ORIGIN_TRUSTED,
     CtState,
-    Family,
-    IPAddress,
     NftRule,
     NodeContext,
     Ruleset,
     compile_firewall,
 )
+from talospatch.nft.sets import Family, IPAddress
 from talospatch.talos.documents import L4, Firewall, Network, PortRange, RuleConfig, parse_port_protocol
 from talospatch.talos.versions import TalosVersion, resolve
 

@@ -67,6 +67,13 @@ def test_verify_bad_live_file_is_exit_3(cli: Cli, tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("spec: [1\n", encoding="utf-8")
     assert error_message(cli("verify", str(WORKER_PATCH), "--live", str(broken))).startswith(f"{broken}:")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        (LIVE / "cp1-chains.yaml").read_text(encoding="utf-8").replace("verdict: accept", "verdict: allow", 1)
+    )
+    assert error_message(cli("verify", str(CONTROLPLANE_PATCH), "--live", str(bad))) == (
+        f"{bad}: chain ingress: spec.rules[0].verdict: must be accept or drop, not 'allow'"
+    )
 
 
 def test_verify_needs_live(cli: Cli) -> None:

@@ -33,10 +33,13 @@ from hcl2.utils import SerializationOptions
 
 from talospatch.export import ClusterOptions, export
 from talospatch.generate.expand import GenOptions, expand
-from talospatch.nft.compile import NodeContext, compile_firewall, render
+from talospatch.nft.compile import NodeContext, compile_firewall
+from talospatch.nft.text import render
 from testing.exportnft import Allow, aws_allows, build_cluster_cli, pve_allows, ruleset
 from testing.netlab import Lab, Probe, ensure_netns
 from testing.pvefw import parse_fw
+
+pytestmark = pytest.mark.kernel
 
 CP4 = ("192.168.30.11", "192.168.30.12", "192.168.30.13")
 WK4 = ("192.168.30.21", "192.168.30.22")

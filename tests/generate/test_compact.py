@@ -17,8 +17,9 @@ from talospatch.generate.compact import group_rules, merge_overlapping, shared_n
 from talospatch.generate.expand import Generated, expand
 from talospatch.generate.options import GenOptions
 from talospatch.generate.profiles import Catalog
-from talospatch.nft.compile import NodeContext, compile_firewall, render
+from talospatch.nft.compile import NodeContext, compile_firewall
 from talospatch.nft.reach import Reach
+from talospatch.nft.text import render
 from talospatch.talos.documents import PortRange, apply_patches
 from talospatch.yamlio import load_all
 from testing.netlab import Lab, Probe, ensure_netns
@@ -284,6 +285,7 @@ def netns_available() -> None:
     ensure_netns()
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("dual", [False, True], ids=["v4", "dualstack"])
 @pytest.mark.parametrize("role", ["controlplane", "worker"])
 def test_the_kernel_gives_the_same_verdict_in_both_layouts(netns_available: None, role: str, dual: bool) -> None:

@@ -19,9 +19,12 @@ import pytest
 
 from talospatch.live.audit import ListenerReport, audit
 from talospatch.live.netstat import listeners, parse_netstat
-from talospatch.nft.compile import NodeContext, compile_firewall, render
+from talospatch.nft.compile import NodeContext, compile_firewall
+from talospatch.nft.text import render
 from talospatch.talos.patchfiles import load_firewall
 from testing.netlab import Lab, Probe, ensure_netns
+
+pytestmark = pytest.mark.kernel
 
 ROOT = Path(__file__).resolve().parents[2]
 LIVE = Path(__file__).resolve().parents[1] / "fixtures" / "live"

@@ -16,7 +16,8 @@ import talospatch.nft.resources
 from talospatch.errors import BadInput
 from talospatch.live.verify import results_dict, verify
 from talospatch.nft.compile import NodeContext, Ruleset, compile_firewall
-from talospatch.nft.resources import LiveChains, expected_chains, parse_live, render_resources
+from talospatch.nft.live import LiveChains, parse_live
+from talospatch.nft.resources import expected_chains, render_resources
 from talospatch.talos.documents import Firewall
 from talospatch.talos.patchfiles import load_firewall
 from testing.documents import firewall, ip, rule

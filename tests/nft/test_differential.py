@@ -27,12 +27,15 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from talospatch.nft.compile import NodeContext, compile_firewall, render
+from talospatch.nft.compile import NodeContext, compile_firewall
 from talospatch.nft.reach import Reach
+from talospatch.nft.text import render
 from talospatch.talos.documents import Firewall, IngressRule, PortRange, PortSelector, RuleConfig
 from testing.cluster import NODE as NODE4
 from testing.cluster import NODE6
 from testing.netlab import Lab, Probe, ensure_netns
+
+pytestmark = pytest.mark.kernel
 
 NODE_ADDRS = [f"{NODE4}/24", f"{NODE6}/64"]
 

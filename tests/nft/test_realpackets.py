@@ -35,13 +35,16 @@ import pytest
 
 from talospatch.cli.params import command_line
 from talospatch.generate.expand import GenOptions, expand
-from talospatch.nft.compile import NodeContext, compile_firewall, render
+from talospatch.nft.compile import NodeContext, compile_firewall
 from talospatch.nft.reach import Reach
+from talospatch.nft.text import render
 from testing.cluster import NODE as NODE4
 from testing.cluster import NODE6, POD_SUBNET6, SUBNET6
 from testing.cluster import POD_SUBNET as POD_SUBNET4
 from testing.cluster import SUBNET as SUBNET4
 from testing.netlab import Lab, Probe, ensure_netns
+
+pytestmark = pytest.mark.kernel
 
 # --------------------------------------------------------------------------------------
 # Topology

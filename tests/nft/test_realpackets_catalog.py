@@ -26,10 +26,13 @@ import pytest
 
 from talospatch.cli.params import command_line
 from talospatch.generate.expand import GenOptions, expand
-from talospatch.nft.compile import NodeContext, compile_firewall, render
+from talospatch.nft.compile import NodeContext, compile_firewall
 from talospatch.nft.reach import Reach
+from talospatch.nft.text import render
 from testing.cluster import NODE, SUBNET
 from testing.netlab import Lab, Probe, ensure_netns
+
+pytestmark = pytest.mark.kernel
 
 NODE_POD = "10.244.0.10"  # a pod on this node (Talos's default pod subnet 10.244.0.0/16)
 

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import pytest
 
-from talospatch.nft.compile import NodeContext, compile_firewall, render
+from talospatch.nft.compile import NodeContext, compile_firewall
 from talospatch.nft.reach import Reach
+from talospatch.nft.text import render
 from talospatch.talos.documents import Firewall
 from testing.documents import firewall, ip, rule
 from testing.netlab import Lab, Outcome, Probe, ensure_netns
@@ -52,7 +53,7 @@ RELEASES = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="module")
 def _netns_available() -> None:
     ensure_netns()
 
@@ -80,6 +81,8 @@ def kernel_and_reach(fw: Firewall, version: str | None, probes: list[Probe]) -> 
     return out
 
 
+@pytest.mark.kernel
+@pytest.mark.usefixtures("_netns_available")
 @pytest.mark.parametrize(("version", "filtered"), RELEASES)
 def test_nodeport_without_a_rule(version: str | None, filtered: bool) -> None:
     probes = [
@@ -91,6 +94,8 @@ def test_nodeport_without_a_rule(version: str | None, filtered: bool) -> None:
     assert node_only == (False, False)
 
 
+@pytest.mark.kernel
+@pytest.mark.usefixtures("_netns_available")
 @pytest.mark.parametrize(("version", "filtered"), RELEASES)
 def test_nodeport_with_a_rule_for_one_client(version: str | None, filtered: bool) -> None:
     probes = [

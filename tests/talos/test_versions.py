@@ -27,8 +27,9 @@ from talospatch.checks.hazards import (
 from talospatch.errors import BadInput
 from talospatch.generate.expand import GenOptions, expand
 from talospatch.generate.options import TALOS_VERSION_HELP
-from talospatch.nft.compile import NodeContext, Ruleset, compile_firewall, render, rule_text
+from talospatch.nft.compile import NodeContext, Ruleset, compile_firewall
 from talospatch.nft.reach import Reach
+from talospatch.nft.text import render, rule_text
 from talospatch.talos.documents import PortRange, RuleConfig
 from talospatch.talos.versions import (
     DEFAULT_VERSION,
@@ -554,6 +555,7 @@ def test_repeated_documents_in_one_patch_before_1_14() -> None:
 # -- every release's output loads into the kernel ------------------------------------------------
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("version", LINE_VERSIONS, ids=[x.name for x in LINE_VERSIONS])
 @pytest.mark.parametrize("action", ["block", "accept"])
 def test_every_release_loads_with_nft_and_lists_back_as_rendered(

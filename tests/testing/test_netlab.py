@@ -90,6 +90,7 @@ def _check(lab: Lab, expected: list[tuple[str, str, str, int, bool]]) -> None:
     assert not wrong, "\n".join(wrong)
 
 
+@pytest.mark.kernel
 def test_without_ruleset_every_listener_is_reachable(lab: Lab) -> None:
     assert "table" not in lab.list_nft()
     expected = []
@@ -102,6 +103,7 @@ def test_without_ruleset_every_listener_is_reachable(lab: Lab) -> None:
     _check(lab, expected)
 
 
+@pytest.mark.kernel
 def test_udp_echo_comes_from_the_probed_address(lab: Lab) -> None:
     # The client's UDP socket is connected, so it only accepts a reply whose
     # source is exactly the address it sent to (secondary address included).
@@ -110,6 +112,7 @@ def test_udp_echo_comes_from_the_probed_address(lab: Lab) -> None:
         assert result.outcome is Outcome.OPEN, (src, dst, result)
 
 
+@pytest.mark.kernel
 def test_ruleset_allows_and_drops(lab: Lab) -> None:
     lab.load_nft(RULESET)
     assert "table inet talos" in lab.list_nft()
@@ -153,6 +156,7 @@ def test_ruleset_allows_and_drops(lab: Lab) -> None:
     _check(lab, expected)
 
 
+@pytest.mark.kernel
 def test_refused_tcp_counts_as_reached(lab: Lab) -> None:
     lab.load_nft(RULESET)
     assert ("tcp", 2380) not in lab.listening
@@ -169,6 +173,7 @@ def test_refused_tcp_counts_as_reached(lab: Lab) -> None:
     assert not udp.reached
 
 
+@pytest.mark.kernel
 def test_many_ports_and_mixed_probes(lab: Lab) -> None:
     lab.load_nft(
         RULESET.replace(
@@ -190,6 +195,7 @@ def test_many_ports_and_mixed_probes(lab: Lab) -> None:
     time.monotonic() - start
 
 
+@pytest.mark.kernel
 def test_probe_refuses_foreign_addresses(lab: Lab) -> None:
     with pytest.raises(ValueError, match="not a client address"):
         lab.probe("192.168.30.99", NODE, "tcp", 2379)
@@ -201,6 +207,7 @@ def test_probe_refuses_foreign_addresses(lab: Lab) -> None:
         lab.probe(CP, NODE6, "tcp", 10250)
 
 
+@pytest.mark.kernel
 def test_load_nft_reports_nft_stderr(lab: Lab) -> None:
     with pytest.raises(NftError, match="syntax error"):
         lab.load_nft("table inet broken { chain c { nonsense } }\n")
@@ -210,6 +217,7 @@ def _lab_threads(lab_id: str) -> list[threading.Thread]:
     return [t for t in threading.enumerate() if lab_id in t.name]
 
 
+@pytest.mark.kernel
 def test_namespaces_removed_after_exit() -> None:
     ensure_netns()
     lab = Lab([f"{NODE}/24"], [CP])
@@ -224,6 +232,7 @@ def test_namespaces_removed_after_exit() -> None:
         lab.probe(CP, NODE, "tcp", 2379)
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("exc_type", [RuntimeError, KeyboardInterrupt])
 def test_namespaces_removed_when_body_raises(exc_type: type[BaseException]) -> None:
     ensure_netns()
@@ -258,6 +267,7 @@ else:
 """
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("mode", ["atexit", "sigint"])
 def test_namespaces_removed_when_process_exits_or_is_interrupted(mode: str) -> None:
     ensure_netns()
@@ -301,6 +311,7 @@ def test_skip_or_fail_follows_ci_variable(monkeypatch: pytest.MonkeyPatch) -> No
         skip_or_fail("no netns here")
 
 
+@pytest.mark.kernel
 def test_probe_many_accepts_tuples_and_keeps_order(lab: Lab) -> None:
     lab.load_nft(RULESET)
     probes = [
