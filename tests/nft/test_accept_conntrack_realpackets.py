@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import pytest
 
-from talospatch.nft.compile import NodeContext, compile_firewall, render
+from talospatch.nft.compile import NodeContext, compile_firewall
 from talospatch.nft.reach import Reach
+from talospatch.nft.text import render
 from testing.documents import firewall, ip, rule
 from testing.netlab import Lab, ensure_netns
+
+pytestmark = pytest.mark.kernel
 
 NODE4 = "192.168.30.21"
 SERVER = "203.0.113.9"  # outside the rule's subnet
