@@ -59,3 +59,11 @@ def test_build_hook_entry_passes_on_this_repository(
     words = shlex.split(str(_hooks()["talospatch-build-check"]["entry"]))
     assert words[0] == "talospatch"
     assert ok(run(capsys, *words[1:])).out == ""
+
+
+def test_check_hook_takes_ignore_as_args(capsys: pytest.CaptureFixture[str]) -> None:
+    """A .pre-commit-config.yaml's ``args: [--ignore, CODE]`` go between the entry and the files."""
+    redundant = str(ROOT / "tests/fixtures/check/redundant.yaml")
+    words = shlex.split(str(_hooks()["talospatch-check"]["entry"]))
+    assert run(capsys, *words[1:], redundant).code == 1
+    assert ok(run(capsys, *words[1:], "--ignore", "redundant", redundant)).out == ""

@@ -1,4 +1,4 @@
-"""``talospatch check FILE...``: the linter, one line per finding."""
+"""``talospatch check FILE...``: the linter, one line per finding; ``--list-rules``: its rules."""
 
 from __future__ import annotations
 
@@ -8,15 +8,20 @@ from typing import Annotated
 import typer
 
 from talospatch.cli.app import command_app
+from talospatch.cli.params import gen_flag
 from talospatch.errors import BadInput
 
 FORMATS = ("text", "json")
+RULE_FORMATS = (*FORMATS, "markdown")
+IGNORE_ENV = "TALOSPATCH_CHECK_IGNORE"
 
 Files = Annotated[
-    list[str],
+    list[str] | None,
     typer.Argument(
         metavar="FILE...",
-        help="Patch files, machine configs or talosctl get machineconfig -o yaml output ('-' reads stdin).",
+        help="Patch files, machine configs or talosctl get machineconfig -o yaml output ('-' reads stdin); "
+        "required unless --list-rules.",
+        show_default=False,
     ),
 ]
 Repeated = list[str] | None
@@ -27,28 +32,21 @@ app = command_app("check")
 
 @app.command()
 def check(
-    files: Files,
-    output_format: Annotated[str, typer.Option("--format", metavar="FORMAT", help="text (default) or json.")] = "text",
+    ctx: typer.Context,
+    files: Files = None,
+    output_format: Annotated[
+        str,
+        typer.Option("--format", metavar="FORMAT", help="text (default) or json; with --list-rules also markdown."),
+    ] = "text",
     role: Annotated[
         str | None, typer.Option("--role", metavar="NAME", help="Check that the role profile's ports are allowed.")
     ] = None,
-    cni: Annotated[
-        str | None, typer.Option("--cni", metavar="NAME", help="Check that the CNI profile's ports are allowed.")
-    ] = None,
-    tunnel: Annotated[str | None, typer.Option("--tunnel", metavar="NAME", help="The CNI's tunnel (cilium).")] = None,
-    addons: Annotated[
-        Repeated,
-        typer.Option("--with", metavar="ADDON", help="Add-on profile whose ports must be allowed (repeatable)."),
-    ] = None,
-    subnets: Annotated[
-        Repeated,
-        typer.Option("--subnet", metavar="CIDR", help="Node subnet (repeatable); both families = dual-stack."),
-    ] = None,
+    cni: Annotated[str | None, gen_flag("cni", "Check that the CNI profile's ports are allowed.")] = None,
+    tunnel: Annotated[str | None, gen_flag("tunnel", "The CNI's tunnel (cilium).")] = None,
+    addons: Annotated[Repeated, gen_flag("addons", "Add-on profile whose ports must be allowed (repeatable).")] = None,
+    subnets: Annotated[Repeated, gen_flag("subnets", "Node subnet (repeatable); both families = dual-stack.")] = None,
     controlplane: Annotated[
-        Repeated,
-        typer.Option(
-            "--controlplane", metavar="IP|CIDR", help="Control-plane address: etcd must be open to these only."
-        ),
+        Repeated, gen_flag("controlplane", "Control-plane address: etcd must be open to these only.")
     ] = None,
     guard_from: Annotated[
         Repeated,
@@ -62,29 +60,52 @@ def check(
             "they make together (default: each file is a node of its own).",
         ),
     ] = False,
-    profiles_dir: Annotated[
-        str | None, typer.Option("--profiles-dir", metavar="DIR", help="Folder of extra or replacing profiles.")
-    ] = None,
+    profiles_dir: Annotated[str | None, gen_flag("profiles_dir")] = None,
     talos_version: Annotated[
         str | None,
-        typer.Option(
-            "--talos-version",
-            metavar="X.Y[.Z]",
-            help="The Talos release the nodes run: only its hazards are reported (default: every release's).",
+        gen_flag(
+            "talos_version",
+            "The Talos release the nodes run: only its hazards are reported (default: every release's).",
         ),
     ] = None,
+    ignore: Annotated[
+        Repeated,
+        typer.Option(
+            "--ignore",
+            metavar="CODE",
+            help=f"Do not report this rule's findings (repeatable; also {IGNORE_ENV}=CODE,CODE). "
+            "Errors cannot be ignored.",
+        ),
+    ] = None,
+    list_rules: Annotated[
+        bool, typer.Option("--list-rules", help="Print the rules: code, severity, what it finds, fix.")
+    ] = False,
 ) -> None:
     """Lint firewall documents. Exit 0 clean, 1 hazards found, 3 a file or document Talos rejects."""
     import json
+    import os
 
+    from talospatch.checks.lint import registry
     from talospatch.checks.lint.engine import check_merged, check_text, exit_code, lint_options
     from talospatch.cli.params import LABELS
     from talospatch.talos.patchfiles import read_text, source_name
 
+    if list_rules:
+        if output_format not in RULE_FORMATS:
+            raise BadInput(f"--format {output_format!r} is not a format; valid: {', '.join(RULE_FORMATS)}")
+        sys.stdout.write(_rules(output_format))
+        return
     if output_format not in FORMATS:
-        raise BadInput(f"--format {output_format!r} is not a format; valid: {', '.join(FORMATS)}")
+        also = " (markdown is for --list-rules)" if output_format in RULE_FORMATS else ""
+        raise BadInput(f"--format {output_format!r} is not a format; valid: {', '.join(FORMATS)}{also}")
+    if not files:
+        from typer._click.exceptions import MissingParameter  # typer has no name of its own for it
+
+        raise MissingParameter(ctx=ctx, param=next(p for p in ctx.command.params if p.name == "files"))
     if files.count("-") > 1:
         raise BadInput("'-' (standard input) can be given once")
+    from_env = [code.strip() for code in os.environ.get(IGNORE_ENV, "").split(",") if code.strip()]
+    ignored = registry.ignorable(from_env, IGNORE_ENV) | registry.ignorable(ignore or [], "--ignore")
     options = lint_options(
         role=role,
         cni=cni,
@@ -96,6 +117,7 @@ def check(
         profiles_dir=profiles_dir,
         talos_version=talos_version,
         labels=LABELS,
+        ignore=ignored,
     )
     texts = [(path, read_text(path)) for path in files]
     named = [(source_name(path), text) for path, text in texts]
@@ -114,3 +136,37 @@ def check(
         raise BadInput(f"{errors} document(s) or file(s) that Talos would reject; see the findings above")
     if code:
         raise typer.Exit(code)
+
+
+def _rules(output_format: str) -> str:
+    """The registry's rules: a line each, a JSON document, or ``docs/check-rules.md``."""
+    import json
+
+    from talospatch.checks.lint.registry import RULES
+
+    if output_format == "json":
+        rows = [{"code": r.code, "severity": r.severity, "summary": r.summary, "fix": r.fix} for r in RULES]
+        return json.dumps({"rules": rows}, indent=2) + "\n"
+    if output_format == "markdown":
+        return MARKDOWN_INTRO + "".join(
+            f"| `{r.code}` | {r.severity} | {_cell(r.summary)} | {_cell(r.fix)} |\n" for r in RULES
+        )
+    width = max(len(r.code) for r in RULES)
+    return "".join(f"{r.code:<{width}}  {r.severity:<6}  {r.summary}  {r.fix}\n" for r in RULES)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+MARKDOWN_INTRO = """\
+# talospatch check: the rules
+
+Every finding of `talospatch check` names one of these rules by its code. An `error` is something
+Talos rejects (exit 3); a `hazard` is something Talos applies that does not do what it seems to
+(exit 1), and `--ignore CODE` (or `TALOSPATCH_CHECK_IGNORE=CODE,CODE`) silences it. This page is
+generated: `talospatch check --list-rules --format markdown > docs/check-rules.md`.
+
+| code | severity | what it finds | fix |
+|---|---|---|---|
+"""

@@ -2,9 +2,10 @@
 
 Each row names the ``GenOptions`` field, its flag, and whether it still means something
 when the firewall comes from patch files (``nft``/``query`` FILE...). From the table come:
-the typer parameters of ``gen``, ``explain``, ``nft`` and ``query`` (``gen_options``), the
-``GenOptions`` they build, the options refused beside patch files, the labels that name an
-option in messages, and the normalized command line in a patch's header.
+the typer parameters of ``gen``, ``explain``, ``nft`` and ``query`` (``gen_options``) and
+the flags ``check`` shares (``gen_flag``), the ``GenOptions`` they build, the options
+refused beside patch files, the labels that name an option in messages, and the
+normalized command line in a patch's header.
 
 Only typer and the standard library are imported here (see ``talospatch.cli``).
 """
@@ -102,6 +103,16 @@ GEN_OPTIONS: tuple[GenOption, ...] = (
         "also delete every NetworkRuleConfig there that is not generated.",
     ),
 )
+
+_BY_FIELD = {o.field: o for o in GEN_OPTIONS}
+
+
+def gen_flag(field: str, help: str | None = None) -> Any:
+    """typer's option for gen's ``field`` in another command's own signature: the flag and
+    metavar of the table, and gen's help unless the option means something else there."""
+    option = _BY_FIELD[field]
+    return typer.Option(option.flag, metavar=option.metavar, help=help or option.help, show_default=False)
+
 
 # Options of the node around the documents (nft, query), and gen's --from.
 NODE_FLAGS = {"node_ips": "--node-ip", "service_subnets": "--service-subnet", "host_dns": "--no-host-dns"}

@@ -1,0 +1,76 @@
+"""What the files do not say: the options a lint run is given (``LintOptions``), parsed
+from strings by ``lint_options``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from talospatch.errors import BadInput
+from talospatch.generate.expand import tunnel_choices
+from talospatch.generate.options import FIELD_NAMES, Labels
+from talospatch.generate.profiles import Catalog, LoadedProfile
+from talospatch.nft.compile import NodeContext
+from talospatch.talos.addresses import IPAddress, parse_address, parse_network
+from talospatch.talos.documents import L4, Network
+from talospatch.talos.versions import TalosVersion, parse_talos_version
+
+
+@dataclass(frozen=True)
+class LintOptions:
+    """What the files do not say: the cluster's addresses and the profiles the nodes need."""
+
+    controlplane: tuple[Network, ...] = ()
+    subnets: tuple[Network, ...] = ()
+    guard_from: tuple[IPAddress, ...] = ()
+    profiles: tuple[LoadedProfile, ...] = ()
+    tunnel: str | None = None
+    lockout_ports: tuple[tuple[int, L4], ...] = ()
+    context: NodeContext = field(default_factory=NodeContext)
+    labels: Labels = FIELD_NAMES
+    # The Talos release the nodes run; None: unknown, so every release's hazards are reported.
+    version: TalosVersion | None = None
+    # Rule codes whose findings are not reported (the checks still run: a rule Talos ignores stays ignored).
+    ignore: frozenset[str] = frozenset()
+
+
+def lint_options(
+    *,
+    role: str | None = None,
+    cni: str | None = None,
+    tunnel: str | None = None,
+    addons: tuple[str, ...] = (),
+    subnets: tuple[str, ...] = (),
+    controlplane: tuple[str, ...] = (),
+    guard_from: tuple[str, ...] = (),
+    profiles_dir: str | None = None,
+    talos_version: str | None = None,
+    labels: Labels = FIELD_NAMES,
+    ignore: frozenset[str] = frozenset(),
+) -> LintOptions:
+    """Parse the strings; ``BadInput`` names the option of a bad value (``ignore``: see
+    ``registry.ignorable``)."""
+    nets = tuple(parse_network(s, labels("subnets"), allow_address=False) for s in subnets)
+    planes = tuple(parse_network(c, labels("controlplane"), allow_address=True) for c in controlplane)
+    addresses = tuple(dict.fromkeys(parse_address(a, labels("guard_from")) for a in guard_from))
+    selected: list[LoadedProfile] = []
+    lockout: tuple[tuple[int, L4], ...] = ()
+    if role or cni or addons or tunnel:
+        catalog = Catalog.load(profiles_dir, labels("profiles_dir"))
+        if role:
+            loaded = catalog.get(role, "role")
+            selected.append(loaded)
+            lockout = loaded.profile.lockout
+        if cni:
+            selected.append(catalog.get(cni, "cni"))
+        selected += [catalog.get(name, "addon") for name in sorted(set(addons))]
+        if tunnel is not None:
+            with_tunnels = [p for p in selected if p.profile.tunnels]
+            if not with_tunnels:
+                raise BadInput(f"{labels('tunnel')} needs {labels('cni')} with a tunnel choice (cilium)")
+            valid = tunnel_choices(with_tunnels[0])
+            if tunnel not in valid:
+                raise BadInput(f"unknown tunnel {tunnel!r}; valid: {', '.join(valid)}")
+    version = None if talos_version is None else parse_talos_version(talos_version).version
+    return LintOptions(
+        planes, nets, addresses, tuple(selected), tunnel, lockout, labels=labels, version=version, ignore=ignore
+    )
