@@ -34,12 +34,6 @@ SKIPPED_BY_DESIGN = {
     "talosctl ": "needs a Talos node or cluster to talk to",
 }
 
-# Pages linked before they exist, each added on a branch of its own. Remove an entry when its
-# page lands: the test below fails while an entry names a page that exists.
-PENDING_PAGES = {
-    "docs/check-rules.md": "the lint rules page, generated from the rule registry",
-}
-
 
 def _page_name(page: Path) -> str:
     return page.relative_to(ROOT).as_posix()
@@ -165,19 +159,9 @@ def test_relative_links_resolve(page: Path) -> None:
     for target in links:
         path, _, anchor = target.partition("#")
         linked = (page.parent / path).resolve() if path else page
-        name = linked.relative_to(ROOT).as_posix()
-        if name in PENDING_PAGES and not linked.exists():
-            continue
         assert linked.is_file(), f"{_page_name(page)}: {target} does not exist"
         if anchor:
             assert anchor in _anchors(linked), f"{_page_name(page)}: {target}: no heading #{anchor}"
-
-
-@pytest.mark.parametrize("name", PENDING_PAGES)
-def test_pending_pages_are_still_pending(name: str) -> None:
-    assert not (ROOT / name).exists(), f"{name} exists now: remove it from PENDING_PAGES"
-    linked = {(page.parent / target.partition("#")[0]).resolve() for page in PAGES for target in _links(page)}
-    assert (ROOT / name).resolve() in linked, f"no page links {name}: remove it from PENDING_PAGES"
 
 
 def test_every_docs_page_is_linked_from_the_readme() -> None:

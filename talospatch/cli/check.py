@@ -165,7 +165,8 @@ MARKDOWN_INTRO = """\
 Every finding of `talospatch check` names one of these rules by its code. An `error` is something
 Talos rejects (exit 3); a `hazard` is something Talos applies that does not do what it seems to
 (exit 1), and `--ignore CODE` (or `TALOSPATCH_CHECK_IGNORE=CODE,CODE`) silences it. This page is
-generated: `talospatch check --list-rules --format markdown > docs/check-rules.md`.
+generated: `talospatch check --list-rules --format markdown > docs/check-rules.md`. How `check`
+fits into review: [review.md](review.md).
 
 | code | severity | what it finds | fix |
 |---|---|---|---|
