@@ -1,4 +1,4 @@
-"""The typer application, the table of its commands, and the one way commands warn.
+"""The typer application, the table of its commands, and the one way commands warn (and note).
 
 The root command loads its commands lazily (click's "lazily loading subcommands" pattern):
 each command lives in its own module here, with a ``typer.Typer`` of its own named ``app``,
@@ -132,6 +132,11 @@ app = typer.Typer(
 
 def warn(message: str) -> None:
     sys.stderr.write(f"talospatch: warning: {message}\n")
+
+
+def note(message: str) -> None:
+    """Information beside the result (where a value came from), on stderr as warnings are."""
+    sys.stderr.write(f"talospatch: note: {message}\n")
 
 
 def _version(value: bool) -> None:

@@ -1,4 +1,4 @@
-"""The options of ``nft`` and ``query`` that describe the node: its firewall and surroundings."""
+"""The options of ``nft``, ``query``, ``verify`` and ``audit`` that describe the node: its firewall and surroundings."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from talospatch.cli.app import warn
+from talospatch.cli.app import note, warn
 from talospatch.cli.params import LABELS, refuse_beside_patch_files
 from talospatch.errors import BadInput
 from talospatch.generate.options import GenOptions
@@ -30,7 +30,18 @@ ServiceSubnet = Annotated[
 ]
 NoHostDns = Annotated[
     bool,
-    typer.Option("--no-host-dns", help="The cluster has forwardKubeDNSToHost off (Talos default: on)."),
+    typer.Option(
+        "--no-host-dns",
+        help="The cluster has forwardKubeDNSToHost off (default: what a machine config given says, else on).",
+    ),
+]
+NoKubeProxy = Annotated[
+    bool,
+    typer.Option(
+        "--no-kube-proxy",
+        help="The cluster runs without kube-proxy (e.g. Cilium's replacement): NodePorts bypass the firewall "
+        "(default: what a machine config given says, else kube-proxy runs).",
+    ),
 ]
 
 
@@ -40,8 +51,9 @@ def node_firewall(
     node_ip: list[str] | None,
     service_subnet: list[str] | None,
     no_host_dns: bool,
+    no_kube_proxy: bool = False,
 ) -> NodeFirewall:
-    """The firewall from patch files or from gen's options (warnings printed), and its node."""
+    """The firewall from patch files or from gen's options (warnings and notes printed), and its node."""
     from talospatch.workflows.node import NodeOptions, is_spec, node_firewall, spec_firewall
 
     spec = patches[0] if patches and len(patches) == 1 and is_spec(patches[0]) else None
@@ -60,12 +72,15 @@ def node_firewall(
         pod_subnets=opts.pod_subnets,
         service_subnets=tuple(service_subnet or ()),
         host_dns=not no_host_dns,
+        kube_proxy=not no_kube_proxy,
         talos_version=opts.talos_version,
     )
     if spec is not None:
         result = spec_firewall(spec, opts.role, node, LABELS)
     else:
         result = node_firewall(patches or opts, node, LABELS)
+    for message in result.notes:
+        note(message)
     for message in result.warnings:
         warn(message)
     return result

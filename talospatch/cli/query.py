@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from talospatch.cli.app import command_app
-from talospatch.cli.node import NodeIp, NoHostDns, Patches, ServiceSubnet, node_firewall
+from talospatch.cli.node import NodeIp, NoHostDns, NoKubeProxy, Patches, ServiceSubnet, node_firewall
 from talospatch.cli.params import gen_options
 from talospatch.errors import BadInput
 from talospatch.generate.options import GenOptions
@@ -35,6 +35,7 @@ def query(
     node_ip: NodeIp = None,
     service_subnet: ServiceSubnet = None,
     no_host_dns: NoHostDns = False,
+    no_kube_proxy: NoKubeProxy = False,
 ) -> None:
     """Can this source reach this port? Exit 0 when every answer is allowed, 1 otherwise."""
     from talospatch.checks.explain import table_text
@@ -46,7 +47,7 @@ def query(
     # Each address and port once, in the order given.
     addresses = list(dict.fromkeys(parse_address(a, "--from") for a in sources))
     specs = list(dict.fromkeys(parse_port_spec(p, "--port") for p in ports))
-    node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns)
+    node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns, no_kube_proxy)
     reach = Reach(node.firewall, node.context, node.version)
     answers = {(a, spec): reach.query(a, *spec) for a in addresses for spec in specs}
     if len(answers) == 1:

@@ -12,8 +12,7 @@ from typing import Any
 
 from talospatch.errors import BadInput
 from talospatch.talos.documents import Firewall, apply_patches
-from talospatch.talos.machineconfig import config_documents, is_resource
-from talospatch.yamlio import load_all
+from talospatch.talos.machineconfig import config_documents
 
 
 def source_name(path: str) -> str:
@@ -32,14 +31,25 @@ def read_text(path: str) -> str:
         raise BadInput(f"{path}: cannot read: {exc}") from None
 
 
-def load_firewall(paths: Sequence[str]) -> Firewall:
-    """Apply the patch files in order, as ``talosctl --config-patch`` would."""
-    patches: list[tuple[str, list[Mapping[str, Any]]]] = []
+# One file's documents with where each is (``FILE: document N``), as ``read_patches`` gives them.
+PatchFile = tuple[str, list[tuple[str, Mapping[str, Any]]]]
+
+
+def read_patches(paths: Sequence[str]) -> list[PatchFile]:
+    """Each file (``-`` is stdin, read once) with its mapping documents; a ``talosctl get
+    machineconfig -o yaml`` resource gives the documents of its ``spec``."""
+    patches: list[PatchFile] = []
     for path in paths:
         where = source_name(path)
-        text = read_text(path)
-        documents = load_all(text, where)
-        if any(is_resource(d) for d in documents):  # talosctl get machineconfig -o yaml
-            documents = [doc for _, doc in config_documents(text, where)]
-        patches.append((where, [d for d in documents if isinstance(d, dict)]))
-    return apply_patches(patches)
+        patches.append((where, config_documents(read_text(path), where)))
+    return patches
+
+
+def firewall_of(patches: Sequence[PatchFile]) -> Firewall:
+    """Apply the files' documents in order, as ``talosctl --config-patch`` would."""
+    return apply_patches([(where, [doc for _, doc in documents]) for where, documents in patches])
+
+
+def load_firewall(paths: Sequence[str]) -> Firewall:
+    """Apply the patch files in order, as ``talosctl --config-patch`` would."""
+    return firewall_of(read_patches(paths))
