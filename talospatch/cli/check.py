@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from talospatch.cli.app import command_app
+from talospatch.cli.node import NoHostDns, NoKubeProxy, ServiceSubnet
 from talospatch.cli.params import gen_flag
 from talospatch.errors import BadInput
 
@@ -60,6 +61,23 @@ def check(
             "they make together (default: each file is a node of its own).",
         ),
     ] = False,
+    pod_subnets: Annotated[
+        Repeated,
+        gen_flag(
+            "pod_subnets", "Pod subnet, CIDR (repeatable; default: what a machine config says, else 10.244.0.0/16)."
+        ),
+    ] = None,
+    service_subnet: ServiceSubnet = None,
+    no_host_dns: NoHostDns = False,
+    no_kube_proxy: NoKubeProxy = False,
+    converged: Annotated[
+        bool,
+        gen_flag(
+            "converged",
+            "The node is a control plane that runs workloads: NodePorts and worker add-ons must be allowed "
+            "(default: what its machine config says).",
+        ),
+    ] = False,
     profiles_dir: Annotated[str | None, gen_flag("profiles_dir")] = None,
     talos_version: Annotated[
         str | None,
@@ -86,7 +104,8 @@ def check(
     import os
 
     from talospatch.checks.lint import registry
-    from talospatch.checks.lint.engine import check_merged, check_text, exit_code, lint_options
+    from talospatch.checks.lint.engine import exit_code, lint_merged, lint_options, lint_text
+    from talospatch.cli.app import note
     from talospatch.cli.params import LABELS
     from talospatch.talos.patchfiles import read_text, source_name
 
@@ -118,13 +137,18 @@ def check(
         talos_version=talos_version,
         labels=LABELS,
         ignore=ignored,
+        pod_subnets=tuple(pod_subnets or ()),
+        service_subnets=tuple(service_subnet or ()),
+        no_host_dns=no_host_dns,
+        no_kube_proxy=no_kube_proxy,
+        converged=converged,
     )
     texts = [(path, read_text(path)) for path in files]
     named = [(source_name(path), text) for path, text in texts]
-    if merge:
-        findings = check_merged(named, options)
-    else:
-        findings = [f for path, text in named for f in check_text(text, path, options)]
+    reports = [lint_merged(named, options)] if merge else [lint_text(text, path, options) for path, text in named]
+    for message in dict.fromkeys(n for report in reports for n in report.notes):
+        note(message)
+    findings = [f for report in reports for f in report.findings]
     if output_format == "json":
         document = {"files": len(files), "findings": [f.to_json() for f in findings]}
         sys.stdout.write(json.dumps(document, indent=2) + "\n")

@@ -50,7 +50,7 @@ from typing import Any, Generic, TypeVar
 
 from talospatch.errors import BadInput
 from talospatch.talos.addresses import parse_network
-from talospatch.talos.documents import Network, parse_prefix
+from talospatch.talos.documents import Firewall, Network, parse_prefix
 
 T = TypeVar("T")
 
@@ -84,7 +84,7 @@ class Found(Generic[T]):
 
     @property
     def origin(self) -> str:
-        return f"{self.key} ({self.where})"
+        return f"{self.key} in {self.where}"
 
 
 @dataclass(frozen=True)
@@ -431,12 +431,22 @@ def resolve(found: ConfigContext, given: Given, label: Callable[[str], str]) -> 
     return replace(context, converged_by=converged_by, notes=tuple(notes))
 
 
-def nodeport_bypass(by: str) -> str:
-    """Why NodePorts pass by the Talos firewall when kube-proxy is off (``by`` says so)."""
+def nodeport_bypass(by: str, firewall: Firewall) -> str:
+    """Why NodePorts pass by the Talos firewall when kube-proxy is off (``by`` says so), and
+    which of ``firewall``'s rules that leaves without effect."""
+    covering = [
+        r.name
+        for r in firewall.rules
+        if r.portSelector.protocol in ("tcp", "udp") and any(p.lo <= 32767 and p.hi >= 30000 for p in r.ports)
+    ]
+    if covering:
+        verb = "does" if len(covering) == 1 else "do"
+        what = f"{', '.join(covering)} {verb} not filter them"
+    else:
+        what = "no rule can close them"
     return (
-        f"kube-proxy is off ({by}): NodePort (and hostPort) traffic is then served by its replacement, "
-        "such as Cilium's kube-proxy replacement in eBPF, before nftables, and bypasses the Talos firewall; "
-        "a rule for 30000-32767 filters only NodePorts that kube-proxy serves"
+        f"kube-proxy is off ({by}): NodePorts 30000-32767 are served by its replacement (such as Cilium's eBPF) "
+        f"before nftables and bypass the Talos firewall; {what}"
     )
 
 

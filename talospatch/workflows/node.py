@@ -53,7 +53,7 @@ class NodeFirewall:
 
 
 def _context(
-    node: NodeOptions, labels: Labels, found: ConfigContext, base: NodeContext
+    node: NodeOptions, labels: Labels, found: ConfigContext, base: NodeContext, firewall: Firewall
 ) -> tuple[NodeContext, list[str], list[str]]:
     """The node's addresses, and its subnets, host DNS and kube-proxy from the flags over
     the documents' values (``found``) over ``base``; with the warnings and the notes."""
@@ -68,7 +68,7 @@ def _context(
     cluster = resolve(found, given, labels)
     nodes = tuple(parse_address(a, labels("node_ips")) for a in node.node_ips)
     context = with_cluster(dataclasses.replace(base, node_ips=nodes), cluster)
-    warnings = [nodeport_bypass(cluster.kube_proxy_off_by)] if cluster.kube_proxy_off_by else []
+    warnings = [nodeport_bypass(cluster.kube_proxy_off_by, firewall)] if cluster.kube_proxy_off_by else []
     return context, warnings, list(cluster.notes)
 
 
@@ -77,13 +77,15 @@ def node_firewall(source: Sequence[str] | GenOptions, node: NodeOptions, labels:
     if isinstance(source, GenOptions):
         generated = expand(source, labels=labels)
         base = NodeContext(pod_subnets=generated.pod_subnets)  # the generated documents' own
-        context, warnings, notes = _context(dataclasses.replace(node, pod_subnets=()), labels, ConfigContext(), base)
+        context, warnings, notes = _context(
+            dataclasses.replace(node, pod_subnets=()), labels, ConfigContext(), base, generated.firewall
+        )
         return NodeFirewall(generated.firewall, context, [*generated.warnings, *warnings], generated.version, notes)
     version = parse_talos_version(node.talos_version)
     patches = read_patches(source)
     firewall = firewall_of(patches)
     found = read_context(document for _, documents in patches for document in documents)
-    context, warnings, notes = _context(node, labels, found, NodeContext())
+    context, warnings, notes = _context(node, labels, found, NodeContext(), firewall)
     if version.warning:
         warnings.insert(0, version.warning)
     return NodeFirewall(firewall, context, warnings, version.version, notes)
@@ -115,5 +117,5 @@ def spec_firewall(path: str, role: str, node: NodeOptions, labels: Labels = FIEL
     spec_node = dataclasses.replace(node, pod_subnets=(), service_subnets=services, talos_version=None)
     generated = expand(request.options, request.catalog, request.labels)
     base = NodeContext(pod_subnets=generated.pod_subnets)
-    context, warnings, notes = _context(spec_node, labels, ConfigContext(), base)
+    context, warnings, notes = _context(spec_node, labels, ConfigContext(), base, generated.firewall)
     return NodeFirewall(generated.firewall, context, [*generated.warnings, *warnings], generated.version, notes)

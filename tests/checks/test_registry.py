@@ -29,6 +29,7 @@ CASES: list[tuple[list[str], dict[str, object], bool]] = [
     (["beyond-controlplane"], {"controlplane": CP}, False),
     (["lockout"], {"guard_from": ("196.45.28.20",)}, False),
     (["missing-port"], {"cni": "flannel"}, False),
+    (["nodeport-bypass"], {}, False),
     (["too-many-rules"], {"subnets": ("192.168.30.0/24",)}, False),
     (["range-end"], {"talos_version": "1.12.0"}, False),
     ([str(PER_RULE[1].relative_to(FIXTURES).with_suffix(""))], {"guard_from": ("196.45.28.20",)}, False),

@@ -48,6 +48,10 @@ class Collector:
     names: Counter[str] = field(default_factory=Counter)
     placeholders: int = 0
     machine_type: str | None = None
+    # Every config document of the file (firewall or not), for what it says of the cluster.
+    config: list[tuple[str, Mapping[str, Any]]] = field(default_factory=list)
+    # Where the node's context came from (``talospatch.talos.context``), for stderr.
+    notes: list[str] = field(default_factory=list)
 
     def add(self, document: str, code: str, message: str, fix: str, severity: Severity = "hazard") -> None:
         self.findings.append(Finding(self.path, document, code, message, fix, severity))

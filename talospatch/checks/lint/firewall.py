@@ -18,6 +18,7 @@ from talospatch.checks.lint.findings import Collector, nets, ports_text
 from talospatch.checks.lint.options import LintOptions
 from talospatch.nft.compile import compile_firewall
 from talospatch.nft.reach import Reach
+from talospatch.talos.context import nodeport_bypass
 from talospatch.talos.documents import DEFAULT_ACTION_KIND, L4, RULE_KIND, Firewall, PortRange
 
 APID: tuple[int, L4] = (50000, "tcp")
@@ -170,3 +171,17 @@ def check_redundant(fw: Firewall, out: Collector) -> None:
         fix = "delete it, or merge its ports and sources into one rule"
         out.add(f"{RULE_KIND}/{rule.name}", "redundant", what, fix)
         current = without
+
+
+def check_nodeport_bypass(fw: Firewall, out: Collector) -> None:
+    """kube-proxy is off (the node's config or ``--no-kube-proxy`` says so): NodePorts pass
+    by the rules, whatever they say of 30000-32767."""
+    by = out.options.cluster.kube_proxy_off_by
+    if by is not None:
+        out.add(
+            "firewall",
+            "nodeport-bypass",
+            nodeport_bypass(by, fw),
+            "filter NodePorts where the replacement serves them (Cilium: its host firewall or a "
+            "CiliumClusterwideNetworkPolicy), or expose no NodePort services",
+        )

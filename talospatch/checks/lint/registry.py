@@ -179,9 +179,18 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "missing-port",
         "hazard",
-        "A port the role, CNI or add-on profiles given need, and no rule allows (block mode).",
+        "A port the role, CNI or add-on profiles given need, and no rule allows (block mode); on a control plane "
+        "that runs workloads (its config or `--converged`), also the NodePorts and the workers' add-ons.",
         "Add a rule for it from the sources the profile names.",
         (OnFirewall(profiles.check_profiles),),
+    ),
+    Rule(
+        "nodeport-bypass",
+        "hazard",
+        "kube-proxy is off (`cluster.proxy.disabled`, `KubeProxyConfig` `enabled: false`, or `--no-kube-proxy`): "
+        "NodePorts are served by its replacement before nftables and bypass every rule.",
+        "Filter NodePorts where the replacement serves them, or expose no NodePort services.",
+        (OnFirewall(firewall.check_nodeport_bypass, needs_mode=False),),
     ),
     Rule(
         "redundant",
