@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from talospatch.cli.app import command_app, warn
+from talospatch.cli.app import command_app, note, warn
 from talospatch.errors import CheckFailed, TalospatchError
 
 SPEC_FILE = "talospatch.yaml"  # talospatch.spec.model.SPEC_FILE, without importing pydantic at start-up
@@ -44,6 +44,8 @@ def build(specs: Specs = None, check: Check = False) -> None:
                 raise
             failures.append(exc)
             continue
+        for message in result.notes:
+            note(message)
         for message in result.warnings:
             warn(message)
         if result.lockouts:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from talospatch.cli.app import command_app, warn
+from talospatch.cli.app import command_app, note, warn
 from talospatch.cli.params import LABELS, command_line, gen_options
 from talospatch.errors import CheckFailed
 from talospatch.generate.options import GenOptions
@@ -42,6 +42,8 @@ def gen(opts: GenOptions, output: Output = None, guard_from: From = None) -> Non
     if guard_from:
         opts = opts._replace(guard_from=tuple(guard_from))
     patch = make_patch(opts, command_line, labels=LABELS)
+    for message in patch.notes:
+        note(message)
     for message in patch.generated.warnings:
         warn(message)
     if patch.lockouts:

@@ -85,6 +85,8 @@ class SpecBuild:
     warnings: list[str] = field(default_factory=list)
     lockouts: list[str] = field(default_factory=list)
     exports: list[ExportBuild] = field(default_factory=list)
+    # Where each role's context came from (its pruneFrom config), for stderr.
+    notes: list[str] = field(default_factory=list)
 
 
 def _read(path: Path) -> str | None:
@@ -106,6 +108,7 @@ def build_spec(path: str) -> SpecBuild:
     files: list[RoleFile] = []
     warnings: list[str] = []
     lockouts: list[str] = []
+    notes: list[str] = []
     for role in spec.roles:
         target = folder / f"{role}.yaml"
         try:
@@ -123,6 +126,7 @@ def build_spec(path: str) -> SpecBuild:
             )
         except BadInput as exc:
             raise BadInput(f"{path}: role {role}: {exc}") from None
+        notes += [f"{path}: role {role}: {message}" for message in patch.notes]
         warnings += [f"{path}: role {role}: {message}" for message in patch.generated.warnings]
         lockouts += [f"{path}: role {role}: {problem}" for problem in patch.lockouts]
         files.append(RoleFile(role, target, patch, old))
@@ -138,7 +142,7 @@ def build_spec(path: str) -> SpecBuild:
             for message in rendered.export.warnings
             if message not in seen
         ]
-    return SpecBuild(spec, files, extra, warnings, lockouts, exports)
+    return SpecBuild(spec, files, extra, warnings, lockouts, exports, notes)
 
 
 def _export_build(spec: LoadedSpec, rendered: SpecExport) -> ExportBuild:
