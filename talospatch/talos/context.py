@@ -324,7 +324,7 @@ def _tainted(taints: Mapping[str, Any], where: str, key: str) -> bool:
 
 
 def _taint_key(key: str, tainted: bool) -> str:
-    return f"{key} ({'with' if tainted else 'without'} the {CONTROL_PLANE_TAINT} NoSchedule taint)"
+    return f"{key} {'with' if tainted else 'without'} the {CONTROL_PLANE_TAINT} NoSchedule taint"
 
 
 def read_context(documents: Iterable[tuple[str, Mapping[str, Any]]]) -> ConfigContext:
