@@ -16,6 +16,15 @@ from talospatch.generate.options import GenOptions
 Sources = Annotated[
     list[str] | None, typer.Option("--from", metavar="ADDRESS", help="Source address to ask about (repeatable).")
 ]
+To = Annotated[
+    str | None,
+    typer.Option(
+        "--to",
+        metavar="ADDRESS",
+        help="Destination address (default: the first --node-ip of the source's family, else a documentation "
+        "address), e.g. a pod address or the host DNS address 169.254.116.108.",
+    ),
+]
 Ports = Annotated[
     list[str] | None,
     typer.Option("--port", metavar="PORT/PROTO", help="PORT/tcp or PORT/udp to ask about (repeatable)."),
@@ -32,6 +41,7 @@ def query(
     patches: Patches = None,
     sources: Sources = None,
     ports: Ports = None,
+    to: To = None,
     node_ip: NodeIp = None,
     service_subnet: ServiceSubnet = None,
     no_host_dns: NoHostDns = False,
@@ -47,9 +57,10 @@ def query(
     # Each address and port once, in the order given.
     addresses = list(dict.fromkeys(parse_address(a, "--from") for a in sources))
     specs = list(dict.fromkeys(parse_port_spec(p, "--port") for p in ports))
+    destination = None if to is None else parse_address(to, "--to")
     node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns, no_kube_proxy)
     reach = Reach(node.firewall, node.context, node.version)
-    answers = {(a, spec): reach.query(a, *spec) for a in addresses for spec in specs}
+    answers = {(a, spec): reach.query(a, *spec, destination) for a in addresses for spec in specs}
     if len(answers) == 1:
         sys.stdout.write(f"{next(iter(answers.values())).reason}\n")
     else:
