@@ -86,7 +86,7 @@ def is_spec(path: str) -> bool:
 
 def spec_firewall(path: str, role: str, node: NodeOptions, labels: Labels = FIELD_NAMES) -> NodeFirewall:
     """One role of a cluster spec, as ``build`` generates it, and its node."""
-    from talospatch.spec.model import load_spec
+    from talospatch.spec.load import load_spec
 
     loaded = load_spec(path)
     if role not in loaded.roles:
