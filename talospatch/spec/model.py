@@ -36,7 +36,6 @@ from talospatch.generate.profiles import RULE_SCHEMA, ProfileRule
 from talospatch.talos.addresses import parse_address, parse_network
 from talospatch.talos.versions import parse_talos_version
 
-SPEC_FILE = registry.SPEC_FILE
 DEFAULT_OUTPUT = "out"
 DEFAULT_ROLES = ("controlplane", "worker")
 # The inline add-on that carries a spec's ``extraRules``.
