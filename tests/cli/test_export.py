@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from talospatch.registry import NAMES
 from testing.cluster import ADMIN, CONTROLPLANES, REFERENCE_SPEC, ROOT, SUBNET
 from testing.runner import Cli, error_message, ok
 
@@ -46,9 +47,7 @@ def test_several_files_need_an_output_dir(cli: Cli) -> None:
 
 def test_unknown_target_is_exit_3(cli: Cli) -> None:
     message = error_message(cli("export", "cisco", *CLUSTER))
-    assert (
-        message == "unknown export target 'cisco'; valid: aws-terraform, opnsense, pfsense, proxmox, proxmox-terraform"
-    )
+    assert message == f"unknown export target 'cisco'; valid: {', '.join(sorted(NAMES))}"
 
 
 def test_bad_cluster_option_is_exit_3_and_writes_nothing(cli: Cli, tmp_path: Path) -> None:

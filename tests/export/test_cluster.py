@@ -103,7 +103,7 @@ def test_bad_options_are_bad_input(options: GenOptions, message: str) -> None:
 def test_unknown_target_is_bad_input() -> None:
     with pytest.raises(
         BadInput,
-        match=r"unknown export target 'junos'; valid: aws-terraform, opnsense, pfsense, proxmox, proxmox-terraform",
+        match=r"^unknown export target 'junos'; valid: aws-terraform, ",
     ):
         render("junos", build_cluster_cli(REFERENCE))
 

@@ -159,10 +159,7 @@ def test_router_options_of_an_export_entry(tmp_path: Path) -> None:
         (
             "  - target: juniper\n    output: j\n",
             8,
-            (
-                "exports[0].target: unknown export target 'juniper'; valid: aws-terraform, opnsense, pfsense, "
-                "proxmox, proxmox-terraform"
-            ),
+            f"exports[0].target: unknown export target 'juniper'; valid: {', '.join(sorted(NAMES))}",
         ),
         ("  - target: proxmox\n", 8, "exports[0].output: missing"),
         (
