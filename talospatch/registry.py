@@ -27,6 +27,9 @@ Adding an export target
    prints it to stdout unless ``--output-dir`` is given).
 3. Regenerate the spec's schema (its ``exports[].target`` enum lists the names; the
    command is in ``talospatch.spec.model.schema_text``).
+4. Tests: ``tests/export/test_NAME.py`` reads the files back as the other firewall would, with
+   a snapshot of the reference cluster's (``tests/export/test_snapshots.py`` fails until every
+   file of every target has one); ``tests/test_registry.py`` pins the list of targets.
 
 The spec's schema, ``export``'s help, its checks of which option applies to which target,
 and ``build`` take the new target from its line; no other module names a target.
