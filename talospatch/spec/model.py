@@ -109,6 +109,9 @@ class Settings(_Model):
     load_balancers: tuple[HostOrSubnet, ...] | None = Field(
         None, description="External load balancers that probe the nodes."
     )
+    kubespan_peers: tuple[HostOrSubnet, ...] | None = Field(
+        None, description="KubeSpan peers outside the node subnets (their public endpoints): 51820/udp only."
+    )
     nodeport: bool | None = Field(None, description="Open NodePorts 30000-32767 tcp+udp (workers).")
     converged: bool | None = Field(
         None, description="Control planes run workloads: NodePorts and worker add-ons on them too."
