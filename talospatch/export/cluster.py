@@ -243,6 +243,6 @@ def build_cluster(
     defaulted = frozenset(
         group for group in ("controlplane", "workers", "pods") if not getattr(opts, GROUP_FIELDS[group])
     )
-    order = ("nodes", *GROUP_FIELDS, "any")
+    order = ("nodes", *GROUP_FIELDS, "any", "link-local")
     ordered = tuple(Source(g, groups[g]) for g in order if g in groups)
     return Cluster(opts, tuple(roles), ordered, defaulted, EGRESS, tuple(warnings), labels)

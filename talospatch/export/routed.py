@@ -22,7 +22,7 @@ from talospatch.export.cluster import ROLES, RoleInput, role_options
 from talospatch.generate.expand import Generated, GenOptions, expand
 from talospatch.generate.options import FIELD_NAMES, Labels
 from talospatch.generate.profiles import Catalog
-from talospatch.talos.addresses import dedupe, parse_network
+from talospatch.talos.addresses import dedupe, is_link_local, parse_network
 from talospatch.talos.documents import L4, Network, PortRange
 
 TAG = "talospatch:"  # every description talospatch writes starts with this
@@ -195,14 +195,17 @@ def plan(
             assert proto in ("tcp", "udp")
             ports = ", ".join(p.label for p in doc.portSelector.ports)
             for group, networks in generated_rule.sources:
-                inside = tuple(n for n in networks if group == "pods" or _inside(n, nodes))
+                inside = tuple(n for n in networks if group == "pods" or is_link_local(n) or _inside(n, nodes))
                 routed = tuple(n for n in networks if n not in inside)
                 if inside:
-                    reason = (
-                        "pod traffic to a node stays inside the cluster (overlay or node-to-node), never routed"
-                        if group == "pods"
-                        else "node-to-node traffic inside the VLAN never reaches the router"
-                    )
+                    if group == "pods":
+                        reason = (
+                            "pod traffic to a node stays inside the cluster (overlay or node-to-node), never routed"
+                        )
+                    elif all(is_link_local(n) for n in inside):
+                        reason = "link-local traffic never leaves its link: a router does not forward it"
+                    else:
+                        reason = "node-to-node traffic inside the VLAN never reaches the router"
                     unenforced.append(Unenforced(role, doc.name, ports, proto, group, inside, reason))
                 if not routed:
                     continue
