@@ -97,7 +97,7 @@ def export(
     from talospatch import output
     from talospatch.export import TARGETS
     from talospatch.export.fromspec import ClusterRequest, Router, cluster_request, render
-    from talospatch.spec.model import load_spec
+    from talospatch.spec.load import load_spec
     from talospatch.talos.patchfiles import read_text
 
     given = [option.flag for option in GEN_OPTIONS if getattr(opts, option.field)]

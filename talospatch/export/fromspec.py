@@ -23,7 +23,8 @@ from talospatch.export.cluster import RoleInput
 from talospatch.generate.expand import GROUP_FIELDS
 from talospatch.generate.options import GenOptions, Labels
 from talospatch.generate.profiles import Catalog
-from talospatch.spec.model import KEYS, ROUTED_TARGETS, ExportSpec, LoadedSpec
+from talospatch.spec.load import LoadedSpec
+from talospatch.spec.model import KEYS, ROUTED_TARGETS, ExportSpec
 
 # The options whose addresses a target names once for the whole cluster.
 ADDRESS_FIELDS = ("subnets", *GROUP_FIELDS.values())

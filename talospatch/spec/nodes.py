@@ -24,16 +24,9 @@ from talospatch.errors import BadInput
 from talospatch.generate.expand import CONVERGED_ROLE, GROUP_FIELDS, used_groups
 from talospatch.generate.options import Labels
 from talospatch.generate.profiles import LoadedProfile, Profile
-from talospatch.spec.model import (
-    EXTRA_RULES,
-    KEYS,
-    LoadedSpec,
-    NodeSpec,
-    RoleRequest,
-    Settings,
-    _applies,
-    _inside,
-)
+from talospatch.spec.load import LoadedSpec, _inside
+from talospatch.spec.model import EXTRA_RULES, KEYS, NodeSpec, Settings
+from talospatch.spec.roles import RoleRequest, addon_applies
 from talospatch.talos.addresses import parse_network
 
 # The folder of the node patches, inside the spec's output folder.
@@ -227,7 +220,7 @@ def check_nodes(loaded: LoadedSpec) -> None:
                 addon = loaded.catalog.get(name, "addon")
             except BadInput as exc:
                 raise BadInput(f"{where}: {exc}") from None
-            if not _applies(addon, node.role, converged):
+            if not addon_applies(addon, node.role, converged):
                 raise BadInput(
                     f"{where}: add-on {name} applies to role {', '.join(addon.profile.roles)} only, not {node.role}"
                 )

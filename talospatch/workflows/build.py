@@ -24,8 +24,9 @@ from talospatch.errors import BadInput
 from talospatch.export.fromspec import SpecExport, spec_exports
 from talospatch.generate.removal import Previous, parse_previous
 from talospatch.nft.compile import NodeContext
-from talospatch.spec.model import LoadedSpec, RoleRequest, load_spec
+from talospatch.spec.load import LoadedSpec, load_spec
 from talospatch.spec.nodes import node_requests, node_warnings, nodes_folder
+from talospatch.spec.roles import RoleRequest
 from talospatch.talos.addresses import parse_network
 from talospatch.talos.documents import Firewall, apply_patches
 from talospatch.workflows.patch import Patch, make_patch

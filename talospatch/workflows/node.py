@@ -91,7 +91,7 @@ def spec_firewall(
 
     A node's address is its node IP.
     """
-    from talospatch.spec.model import load_spec
+    from talospatch.spec.load import load_spec
     from talospatch.spec.nodes import find_node, node_request
 
     loaded = load_spec(path)

@@ -12,7 +12,7 @@ from talospatch.export import TARGETS, build_cluster, export
 from talospatch.export.fromspec import Router, cluster_request, render, spec_cluster, spec_exports
 from talospatch.generate.expand import expand
 from talospatch.generate.options import GenOptions
-from talospatch.spec.model import load_spec, parse_spec
+from talospatch.spec.load import load_spec, parse_spec
 
 REFERENCE = """\
 cni: cilium

@@ -8,7 +8,8 @@ import pytest
 
 from talospatch.errors import BadInput
 from talospatch.generate.expand import expand
-from talospatch.spec.model import EXTRA_RULES, LoadedSpec, parse_spec
+from talospatch.spec.load import LoadedSpec, parse_spec
+from talospatch.spec.model import EXTRA_RULES
 from talospatch.spec.nodes import find_node, node_request, node_requests, node_warnings, spec_nodes
 from testing.cluster import SPEC_NODES
 

@@ -11,7 +11,8 @@ import pytest
 
 from talospatch.errors import BadInput
 from talospatch.generate.expand import expand
-from talospatch.spec.model import EXTRA_RULES, SCHEMA_PATH, parse_spec, schema_text
+from talospatch.spec.load import parse_spec
+from talospatch.spec.model import EXTRA_RULES, SCHEMA_PATH, schema_text
 
 ROOT = Path(__file__).resolve().parents[2]
 
