@@ -48,6 +48,7 @@ COMMANDS: dict[str, Command] = {
     "export": Command("export", "Write the same rules for AWS, Proxmox, pfSense or OPNsense."),
     "init": Command("init", "Print a cluster spec (talospatch.yaml) from gen's options."),
     "build": Command("build", "Write each cluster spec's patches into its output folder."),
+    "plan": Command("plan", "The steps that apply each node's patch: try, check, confirm."),
     "profiles": Command("profiles", "List the built-in and custom profiles, show one, or find a port."),
 }
 

@@ -11,6 +11,7 @@ from talospatch.generate.expand import expand
 from talospatch.spec.load import LoadedSpec, parse_spec
 from talospatch.spec.model import EXTRA_RULES
 from talospatch.spec.nodes import find_node, node_request, node_requests, node_warnings, spec_nodes
+from testing.cluster import SPEC_NODES
 
 BASE = """\
 cni: cilium
@@ -18,15 +19,7 @@ subnets: [192.168.30.0/24]
 controlplane: [192.168.30.11, 192.168.30.12]
 admins: [196.45.28.20/32]
 """
-NODES = """\
-nodes:
-  - name: cp1
-    role: controlplane
-    address: 192.168.30.11
-  - name: w1
-    role: worker
-    address: 192.168.30.21
-"""
+NODES = SPEC_NODES
 RULE = "{name: spegel, service: Spegel, ports: [30020], protocol: tcp, from: [nodes], why: peers pull, source: s}"
 
 
@@ -81,25 +74,25 @@ def error(text: str) -> str:
             id="bad-name",
         ),
         pytest.param(
-            ("address: 192.168.30.21", "address: 192.168.30.21\n    subnets: [10.0.0.0/8]"),
+            ("address: 192.168.30.21", "address: 192.168.30.21\n      subnets: [10.0.0.0/8]"),
             "talospatch.yaml:12: nodes[1].subnets: unknown key; valid: name, role, address, admins, bgpPeers, ",
             id="unknown-key",
         ),
         pytest.param(
-            ("    address: 192.168.30.21\n", ""), "talospatch.yaml:9: nodes[1].address: missing", id="no-address"
+            ("      address: 192.168.30.21\n", ""), "talospatch.yaml:9: nodes[1].address: missing", id="no-address"
         ),
         pytest.param(
-            ("address: 192.168.30.21", "address: 192.168.30.21\n    addons: [etcd-metrics]"),
+            ("address: 192.168.30.21", "address: 192.168.30.21\n      addons: [etcd-metrics]"),
             "talospatch.yaml:12: nodes[1].addons[0]: add-on etcd-metrics applies to role controlplane only, not worker",
             id="addon-for-other-role",
         ),
         pytest.param(
-            ("address: 192.168.30.21", "address: 192.168.30.21\n    addons: [hubbel]"),
+            ("address: 192.168.30.21", "address: 192.168.30.21\n      addons: [hubbel]"),
             "talospatch.yaml:12: nodes[1].addons[0]: unknown add-on 'hubbel'; valid: ",
             id="unknown-addon",
         ),
         pytest.param(
-            ("address: 192.168.30.21", "address: 192.168.30.21\n    admins: [196.45.28.0/33]"),
+            ("address: 192.168.30.21", "address: 192.168.30.21\n      admins: [196.45.28.0/33]"),
             "talospatch.yaml:12: nodes[1].admins[0]: ",
             id="bad-admin",
         ),
@@ -138,7 +131,7 @@ def test_a_nodes_keys_add_to_its_roles() -> None:
         + "addons: [hubble]\nfrom: [196.45.28.20]\n"
         + NODES.replace(
             "address: 192.168.30.21",
-            "address: 192.168.30.21\n    admins: [203.0.113.7]\n    from: [203.0.113.7]\n    addons: [hubble, spegel]",
+            "address: 192.168.30.21\n      admins: [203.0.113.7]\n      from: [203.0.113.7]\n      addons: [hubble, spegel]",
         )
     )
     item = node_request(loaded, find_node(loaded, "w1"))
@@ -157,7 +150,7 @@ def test_an_addon_already_in_the_role_does_not_make_the_node_differ() -> None:
     loaded = spec(
         BASE
         + "addons: [hubble]\n"
-        + NODES.replace("address: 192.168.30.21", "address: 192.168.30.21\n    addons: [hubble]")
+        + NODES.replace("address: 192.168.30.21", "address: 192.168.30.21\n      addons: [hubble]")
     )
     assert not node_request(loaded, find_node(loaded, "w1")).differs
 
@@ -168,7 +161,7 @@ def test_a_top_level_group_the_node_takes_applies_to_the_node_only() -> None:
         BASE
         + "bgpPeers: [192.168.30.1]\nroles:\n  worker: {}\n"
         + NODES.replace("role: controlplane", "role: worker").replace(
-            "address: 192.168.30.21", "address: 192.168.30.21\n    addons: [bgp]"
+            "address: 192.168.30.21", "address: 192.168.30.21\n      addons: [bgp]"
         )
     )
     assert loaded.request("worker").options.bgp_peers == ()
@@ -183,7 +176,7 @@ def test_a_top_level_group_the_node_takes_applies_to_the_node_only() -> None:
 
 def test_a_nodes_key_that_no_rule_takes_is_named_in_the_error() -> None:
     loaded = spec(
-        BASE + NODES.replace("address: 192.168.30.21", "address: 192.168.30.21\n    bgpPeers: [192.168.30.1]")
+        BASE + NODES.replace("address: 192.168.30.21", "address: 192.168.30.21\n      bgpPeers: [192.168.30.1]")
     )
     request = node_request(loaded, find_node(loaded, "w1")).request
     with pytest.raises(BadInput) as exc:
@@ -196,7 +189,7 @@ def test_a_nodes_extra_rules_join_the_roles() -> None:
     loaded = spec(
         BASE
         + f"extraRules: [{role_rule}]\n"
-        + NODES.replace("address: 192.168.30.21", f"address: 192.168.30.21\n    extraRules: [{RULE}]")
+        + NODES.replace("address: 192.168.30.21", f"address: 192.168.30.21\n      extraRules: [{RULE}]")
     )
     item = node_request(loaded, find_node(loaded, "w1"))
     assert item.differs

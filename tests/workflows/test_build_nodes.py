@@ -8,21 +8,11 @@ import pytest
 
 from talospatch.talos.documents import apply_patches
 from talospatch.yamlio import load_all
+from testing.cluster import SPEC_NODES
 from testing.runner import error_message, ok, run
 from tests.workflows.test_build import SPEC, names, write_spec
 
-NODES = """\
-nodes:
-    - name: cp1
-      role: controlplane
-      address: 192.168.30.11
-    - name: w1
-      role: worker
-      address: 192.168.30.21
-    - name: w2
-      role: worker
-      address: 192.168.30.22
-"""
+NODES = SPEC_NODES + "    - name: w2\n      role: worker\n      address: 192.168.30.22\n"
 EDGE = "      address: 192.168.30.22\n      addons: [bgp]\n      bgpPeers: [192.168.30.1]\n"
 
 
