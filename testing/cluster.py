@@ -53,3 +53,15 @@ from: [196.45.28.20]
 
 # query's arguments for a question every reference patch answers "allowed".
 QUERY_OK = ["--from", ADMIN, "--port", "50000/tcp"]
+
+# A spec's nodes: a control plane and a worker of the reference cluster. Keys appended to it
+# are the worker's (w1), the last node.
+SPEC_NODES = """\
+nodes:
+    - name: cp1
+      role: controlplane
+      address: 192.168.30.11
+    - name: w1
+      role: worker
+      address: 192.168.30.21
+"""

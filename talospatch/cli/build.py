@@ -57,6 +57,11 @@ def build(specs: Specs = None, check: Check = False) -> None:
             sys.stdout.write(f"{line}\n")
         for extra in result.extra:
             warn(f"{extra}: no role of {path} produces it; delete it (build --check fails while it is there)")
+        if result.node_extra:
+            from talospatch.workflows.build import node_extra_reason
+
+            for extra in result.node_extra:
+                warn(f"{extra}: {node_extra_reason(result)}; delete it (build --check fails while it is there)")
         for built in result.exports:
             for extra in built.extra:
                 warn(

@@ -15,10 +15,11 @@ FORMATS = ("text", "json")
 RULE_FORMATS = (*FORMATS, "markdown")
 IGNORE_ENV = "TALOSPATCH_CHECK_IGNORE"
 
+FILES_METAVAR = "FILE..."
 Files = Annotated[
     list[str] | None,
     typer.Argument(
-        metavar="FILE...",
+        metavar=FILES_METAVAR,
         help="Patch files, machine configs or talosctl get machineconfig -o yaml output ('-' reads stdin); "
         "required unless --list-rules.",
         show_default=False,
@@ -99,9 +100,8 @@ def check(
         also = " (markdown is for --list-rules)" if output_format in RULE_FORMATS else ""
         raise BadInput(f"--format {output_format!r} is not a format; valid: {', '.join(FORMATS)}{also}")
     if not files:
-        from typer._click.exceptions import MissingParameter  # typer has no name of its own for it
-
-        raise MissingParameter(ctx=ctx, param=next(p for p in ctx.command.params if p.name == "files"))
+        # The usage error typer gives a missing required argument (exit 2, usage on stderr).
+        ctx.fail(f"Missing argument '{FILES_METAVAR}'.")
     if files.count("-") > 1:
         raise BadInput("'-' (standard input) can be given once")
     from_env = [code.strip() for code in os.environ.get(IGNORE_ENV, "").split(",") if code.strip()]

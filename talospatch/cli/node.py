@@ -28,6 +28,14 @@ ServiceSubnet = Annotated[
     list[str] | None,
     typer.Option("--service-subnet", metavar="CIDR", help="Service subnet, CIDR (repeatable; default 10.96.0.0/12)."),
 ]
+NodeName = Annotated[
+    str | None,
+    typer.Option(
+        "--node",
+        metavar="NAME",
+        help="With a cluster spec: the node of that name, its patch and its address as --node-ip.",
+    ),
+]
 NoHostDns = Annotated[
     bool,
     typer.Option("--no-host-dns", help="The cluster has forwardKubeDNSToHost off (Talos default: on)."),
@@ -40,14 +48,20 @@ def node_firewall(
     node_ip: list[str] | None,
     service_subnet: list[str] | None,
     no_host_dns: bool,
+    node_name: str | None = None,
 ) -> NodeFirewall:
     """The firewall from patch files or from gen's options (warnings printed), and its node."""
     from talospatch.workflows.node import NodeOptions, is_spec, node_firewall, spec_firewall
 
     spec = patches[0] if patches and len(patches) == 1 and is_spec(patches[0]) else None
+    if node_name is not None:
+        if spec is None:
+            raise BadInput(f"--node {node_name}: give the cluster spec that names the node (talospatch.yaml)")
+        if node_ip:
+            raise BadInput(f"--node {node_name} gives the node's address; leave out --node-ip")
     if spec is not None:
-        if not opts.role:
-            raise BadInput(f"{spec} is a cluster spec: give --role with the role to look at")
+        if not opts.role and node_name is None:
+            raise BadInput(f"{spec} is a cluster spec: give --role with the role to look at, or --node NAME")
         # The spec holds the cluster's options: only the node's may be given beside it.
         cluster = opts._replace(role="", pod_subnets=(), talos_version=None)
         refuse_beside_patch_files(cluster, "a cluster spec")
@@ -63,7 +77,7 @@ def node_firewall(
         talos_version=opts.talos_version,
     )
     if spec is not None:
-        result = spec_firewall(spec, opts.role, node, LABELS)
+        result = spec_firewall(spec, opts.role, node, LABELS, node_name)
     else:
         result = node_firewall(patches or opts, node, LABELS)
     for message in result.warnings:

@@ -74,6 +74,12 @@ GEN_OPTIONS: tuple[GenOption, ...] = (
     GenOption(
         "load_balancers", "--load-balancer", "IP|CIDR", "External load balancer that probes the nodes (repeatable)."
     ),
+    GenOption(
+        "kubespan_peers",
+        "--kubespan-peer",
+        "IP|CIDR",
+        "KubeSpan peer outside --subnet (e.g. its NAT's public address): allowed 51820/udp only (repeatable).",
+    ),
     GenOption("nodeport", "--nodeport", None, "Open NodePorts 30000-32767 tcp+udp (workers)."),
     GenOption(
         "converged",

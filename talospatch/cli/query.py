@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from talospatch.cli.app import command_app
-from talospatch.cli.node import NodeIp, NoHostDns, Patches, ServiceSubnet, node_firewall
+from talospatch.cli.node import NodeIp, NodeName, NoHostDns, Patches, ServiceSubnet, node_firewall
 from talospatch.cli.params import gen_options
 from talospatch.errors import BadInput
 from talospatch.generate.options import GenOptions
@@ -33,6 +33,7 @@ def query(
     sources: Sources = None,
     ports: Ports = None,
     node_ip: NodeIp = None,
+    node_name: NodeName = None,
     service_subnet: ServiceSubnet = None,
     no_host_dns: NoHostDns = False,
 ) -> None:
@@ -46,7 +47,7 @@ def query(
     # Each address and port once, in the order given.
     addresses = list(dict.fromkeys(parse_address(a, "--from") for a in sources))
     specs = list(dict.fromkeys(parse_port_spec(p, "--port") for p in ports))
-    node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns)
+    node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns, node_name)
     reach = Reach(node.firewall, node.context, node.version)
     answers = {(a, spec): reach.query(a, *spec) for a in addresses for spec in specs}
     if len(answers) == 1:

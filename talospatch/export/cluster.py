@@ -188,7 +188,7 @@ def cluster_of(
         for group in GROUP_FIELDS:
             if group not in expanded.sources.defaulted and expanded.sources.groups.get(group):
                 given.setdefault(group, tuple(expanded.sources.groups[group]))
-    order = ("nodes", *GROUP_FIELDS, "any")
+    order = ("nodes", *GROUP_FIELDS, "any", "link-local")
     ordered = tuple(Source(g, groups[g]) for g in order if g in groups)
     nodes = next(iter(generated.values())).sources.groups["nodes"]
     return Cluster(

@@ -21,7 +21,7 @@ from typing import Literal
 
 from talospatch.errors import BadInput
 from talospatch.export.cluster import Cluster
-from talospatch.talos.addresses import dedupe, parse_network
+from talospatch.talos.addresses import dedupe, is_link_local, parse_network
 from talospatch.talos.documents import L4, Network, PortRange
 
 TAG = "talospatch:"  # every description talospatch writes starts with this
@@ -99,6 +99,15 @@ def _families(networks: Iterable[Network]) -> set[int]:
     return {n.version for n in networks}
 
 
+def _unenforced_reason(group: str, inside: tuple[Network, ...]) -> str:
+    """Why sources inside the cluster's network never reach the router."""
+    if group == "pods":
+        return "pod traffic to a node stays inside the cluster (overlay or node-to-node), never routed"
+    if all(is_link_local(n) for n in inside):
+        return "link-local traffic never leaves its link: a router does not forward it"
+    return "node-to-node traffic inside the VLAN never reaches the router"
+
+
 def describe(text: str) -> str:
     """A description with talospatch's tag, on one line, within OPNsense's 255 bytes.
 
@@ -164,14 +173,10 @@ def plan(cluster: Cluster, ntp_servers: tuple[str, ...] = ()) -> RoutedPlan:
             ports = ", ".join(p.label for p in cluster_rule.ports)
             for by_group in cluster_rule.sources:
                 group, networks = by_group.group, by_group.networks
-                inside = tuple(n for n in networks if group == "pods" or _inside(n, nodes))
+                inside = tuple(n for n in networks if group == "pods" or is_link_local(n) or _inside(n, nodes))
                 routed = tuple(n for n in networks if n not in inside)
                 if inside:
-                    reason = (
-                        "pod traffic to a node stays inside the cluster (overlay or node-to-node), never routed"
-                        if group == "pods"
-                        else "node-to-node traffic inside the VLAN never reaches the router"
-                    )
+                    reason = _unenforced_reason(group, inside)
                     unenforced.append(Unenforced(role, cluster_rule.name, ports, proto, group, inside, reason))
                 if not routed:
                     continue

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from talospatch.decode import DecodeError
 from talospatch.generate.profiles import RULE_KEYS
-from talospatch.spec.model import ClusterSpec, ExportSpec, Settings
+from talospatch.spec.model import ClusterSpec, ExportSpec, NodeSpec, Settings
 from talospatch.yamlio import Marked
 
 
@@ -45,6 +45,8 @@ def error_line(exc: ValidationError, path: str, marked: Marked) -> str:
                     "a config.xml with talospatch export pfsense --merge-into BACKUP.xml"
                 )
             model = ExportSpec
+        if len(parent) == 2 and parent[0] == "nodes":
+            model = NodeSpec
         valid = ", ".join(f.alias or n for n, f in model.model_fields.items())
         return f"{path}:{line}: {where}: unknown key; valid: {valid}"
     if err["type"] == "missing":

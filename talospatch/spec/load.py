@@ -72,6 +72,9 @@ def parse_spec(text: str, path: str) -> LoadedSpec:
     loaded = LoadedSpec(path, spec, marked, catalog)
     _check_names(loaded)
     _check_exports(loaded)
+    from talospatch.spec.nodes import check_nodes
+
+    check_nodes(loaded)
     return loaded
 
 

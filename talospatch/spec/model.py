@@ -109,6 +109,9 @@ class Settings(_Model):
     load_balancers: tuple[HostOrSubnet, ...] | None = Field(
         None, description="External load balancers that probe the nodes."
     )
+    kubespan_peers: tuple[HostOrSubnet, ...] | None = Field(
+        None, description="KubeSpan peers outside the node subnets (their public endpoints): 51820/udp only."
+    )
     nodeport: bool | None = Field(None, description="Open NodePorts 30000-32767 tcp+udp (workers).")
     converged: bool | None = Field(
         None, description="Control planes run workloads: NodePorts and worker add-ons on them too."
@@ -170,6 +173,40 @@ EXPORT_OPTIONS = tuple(name for name in ExportSpec.model_fields if name not in (
 assert set(EXPORT_OPTIONS) <= set(registry.ExportOptions._fields), "every export key is an export option"
 
 
+def _node_name(value: str) -> str:
+    from talospatch.spec.nodes import check_node_name
+
+    return check_node_name(value)
+
+
+NodeName = Annotated[
+    str,
+    AfterValidator(_node_name),
+    WithJsonSchema({"type": "string", "description": "Letters, digits, '.', '-', '_': names out/nodes/NAME.yaml."}),
+]
+
+
+class NodeSpec(_Model):
+    """One node: its role, its address, and settings added to its role's (``talospatch.spec.nodes``)."""
+
+    name: NodeName = Field(description="The node's name, unique in the spec: `--node NAME`, out/nodes/NAME.yaml.")
+    role: str = Field(description="One of the roles the spec builds.")
+    address: Address = Field(description="The node's address: talosctl -n ADDRESS, and its --node-ip.")
+    admins: tuple[HostOrSubnet, ...] | None = Field(None, description="Added to the role's admins on this node.")
+    bgp_peers: tuple[HostOrSubnet, ...] | None = Field(None, description="Added to the role's bgpPeers on this node.")
+    load_balancers: tuple[HostOrSubnet, ...] | None = Field(
+        None, description="Added to the role's loadBalancers on this node."
+    )
+    nodeport_from: tuple[HostOrSubnet, ...] | None = Field(
+        None, description="Added to the role's nodeportFrom on this node."
+    )
+    addons: tuple[str, ...] | None = Field(None, description="Added to the role's add-ons on this node.")
+    extra_rules: tuple[Rule, ...] | None = Field(None, description="Added to the role's extraRules on this node.")
+    guard_from: tuple[Address, ...] | None = Field(
+        None, alias="from", description="Added to the role's from: addresses this node's patch must not cut off."
+    )
+
+
 class ClusterSpec(Settings):
     """A cluster's firewall: gen's options for every role, overrides per role, where to write."""
 
@@ -204,6 +241,11 @@ class ClusterSpec(Settings):
         None,
         description="Other firewalls' files (AWS, Proxmox, pfSense, OPNsense) that build writes from the same "
         "rules, each into its own folder, and build --check compares.",
+    )
+    nodes: tuple[NodeSpec, ...] | None = Field(
+        None,
+        description="The cluster's nodes (name, role, address), for `--node NAME` and `plan`; a node with settings "
+        "of its own gets a patch of its own in out/nodes/.",
     )
 
 

@@ -84,14 +84,27 @@ def is_spec(path: str) -> bool:
     return len(documents) == 1 and isinstance(documents[0], dict) and set(documents[0]) <= SPEC_KEYS
 
 
-def spec_firewall(path: str, role: str, node: NodeOptions, labels: Labels = FIELD_NAMES) -> NodeFirewall:
-    """One role of a cluster spec, as ``build`` generates it, and its node."""
+def spec_firewall(
+    path: str, role: str, node: NodeOptions, labels: Labels = FIELD_NAMES, node_name: str | None = None
+) -> NodeFirewall:
+    """One role of a cluster spec, or one of its nodes (``node_name``), as ``build`` generates it, and its node.
+
+    A node's address is its node IP.
+    """
     from talospatch.spec.load import load_spec
+    from talospatch.spec.nodes import find_node, node_request
 
     loaded = load_spec(path)
-    if role not in loaded.roles:
+    if node_name is not None:
+        found = find_node(loaded, node_name)
+        if role and role != found.role:
+            raise BadInput(f"--node {node_name} is a {found.role} node of {path}, not {role}; leave out --role")
+        request = node_request(loaded, found).request
+        node = dataclasses.replace(node, node_ips=(found.address,))
+    elif role not in loaded.roles:
         raise BadInput(f"{path}: the spec builds {', '.join(loaded.roles)}, not role {role!r}")
-    request = loaded.request(role)
+    else:
+        request = loaded.request(role)
     services = node.service_subnets or tuple(loaded.spec.service_subnets or ())
     spec_node = dataclasses.replace(node, service_subnets=services, talos_version=None)
     generated = expand(request.options, request.catalog, request.labels)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from talospatch.checks.lint.documents import label, machine_type, mark_placeholders
+from talospatch.checks.lint.documents import dhcpv6_links, label, machine_type, mark_placeholders
 from talospatch.checks.lint.findings import Collector, Finding, exit_code
 from talospatch.checks.lint.firewall import NFT_RULE_BUDGET
 from talospatch.checks.lint.options import LintOptions, lint_options
@@ -33,6 +33,7 @@ def _read(text: str, path: str, options: LintOptions) -> Collector:
         out.add("file", "unreadable", str(exc).removeprefix(f"{path}: "), "fix the YAML", "error")
         return out
     out.machine_type = machine_type(documents)
+    out.dhcpv6 = tuple(dhcpv6_links(documents))
     kinds = (RULE_KIND, DEFAULT_ACTION_KIND)
     for where, data in documents:
         if data.get("kind") not in kinds:
@@ -78,6 +79,7 @@ def _whole(files: list[Collector], path: str, options: LintOptions) -> list[Find
         )
         return out.findings
     out.machine_type = next((file.machine_type for file in files if file.machine_type), None)
+    out.dhcpv6 = tuple(where for file in files for where in file.dhcpv6)
     merged = apply_patches([(file.path, file.documents) for file in files], validate=False)
     kept = tuple(rule for rule in merged.rules if _takes_part(rule, out))
     if any(f.severity == "error" for f in out.findings):

@@ -48,6 +48,8 @@ class Collector:
     names: Counter[str] = field(default_factory=Counter)
     placeholders: int = 0
     machine_type: str | None = None
+    # Where the config turns DHCPv6 on (``documents.dhcpv6_links``).
+    dhcpv6: tuple[str, ...] = ()
 
     def add(self, document: str, code: str, message: str, fix: str, severity: Severity = "hazard") -> None:
         self.findings.append(Finding(self.path, document, code, message, fix, severity))

@@ -71,6 +71,9 @@ def lint_options(
             if tunnel not in valid:
                 raise BadInput(f"unknown tunnel {tunnel!r}; valid: {', '.join(valid)}")
     version = None if talos_version is None else parse_talos_version(talos_version).version
+    if version is not None:
+        for loaded in selected:
+            loaded.require_release(version, labels("talos_version"))
     return LintOptions(
         planes, nets, addresses, tuple(selected), tunnel, lockout, labels=labels, version=version, ignore=ignore
     )

@@ -135,7 +135,8 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "one-family",
         "hazard",
-        "A rule with sources of one IP family on a dual-stack node: its ports are closed over the other.",
+        "A rule with sources of one IP family on a dual-stack node: its ports are closed over the other "
+        "(rules from IPv6 link-local addresses only, such as DHCPv6's, are not reported).",
         "Add the other family's sources.",
         (OnFirewall(firewall.check_families, needs_mode=False),),
     ),
@@ -175,6 +176,14 @@ RULES: tuple[Rule, ...] = (
         "An address that must keep access would lose apid 50000/tcp (or 6443/tcp on a control plane).",
         "Add the address to the rule for that port.",
         (OnFirewall(firewall.check_lockout),),
+    ),
+    Rule(
+        "dhcpv6-blocked",
+        "hazard",
+        "DHCPv6 turned on (`DHCPv6Config`, or `dhcpOptions.ipv6`) and no rule lets the server's link-local "
+        "reply reach 546/udp: conntrack sees it as new, so the node gets no DHCPv6 address.",
+        "Allow 546/udp from fe80::/10 (`gen --with dhcp`). DHCPv4 needs no rule.",
+        (OnFirewall(firewall.check_dhcpv6),),
     ),
     Rule(
         "missing-port",
