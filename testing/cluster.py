@@ -41,6 +41,16 @@ CONTROLPLANE_OPTIONS = [
 ]
 WORKER_OPTIONS = [*WORKER, "--cni", "cilium", "--tunnel", "geneve", "--admin", f"{ADMIN}/32"]
 
+# The reference cluster as a spec (``talospatch.yaml``), with the lockout guard's address.
+REFERENCE_SPEC = """\
+cni: cilium
+tunnel: geneve
+subnets: [192.168.30.0/24]
+controlplane: [192.168.30.11, 192.168.30.12, 192.168.30.13]
+admins: [196.45.28.20/32]
+from: [196.45.28.20]
+"""
+
 # query's arguments for a question every reference patch answers "allowed".
 QUERY_OK = ["--from", ADMIN, "--port", "50000/tcp"]
 

@@ -9,8 +9,7 @@ import typer
 
 from talospatch.cli.app import command_app, warn
 from talospatch.errors import CheckFailed, TalospatchError
-
-SPEC_FILE = "talospatch.yaml"  # talospatch.spec.model.SPEC_FILE, without importing pydantic at start-up
+from talospatch.registry import SPEC_FILE
 
 Specs = Annotated[
     list[str] | None,

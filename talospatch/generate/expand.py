@@ -99,6 +99,8 @@ class Generated:
     notes: list[str] = field(default_factory=list)
     # The Talos release the documents are for.
     version: TalosVersion = DEFAULT_VERSION
+    # Every source group's networks, parsed once (the node subnets are ``groups["nodes"]``).
+    sources: Sources = field(default_factory=lambda: Sources({}, frozenset()))
 
     @property
     def firewall(self) -> Firewall:
@@ -432,4 +434,5 @@ def expand(opts: GenOptions, catalog: Catalog | None = None, labels: Labels = FI
         pod_subnets=tuple(sources.groups["pods"]),
         notes=notes,
         version=version.version,
+        sources=sources,
     )

@@ -7,8 +7,9 @@ from typing import Any
 
 from talospatch.errors import BadInput
 from talospatch.generate.options import GEN_FIELDS, GenOptions
+from talospatch.registry import SPEC_FILE
 from talospatch.spec.load import parse_spec
-from talospatch.spec.model import KEYS, SPEC_FILE
+from talospatch.spec.model import KEYS
 from talospatch.yamlio import dump
 
 

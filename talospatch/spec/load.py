@@ -14,19 +14,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from talospatch import registry
 from talospatch.errors import BadInput
 from talospatch.generate.profiles import Catalog, LoadedProfile
+from talospatch.generate.roles import addon_applies
 from talospatch.spec.errors import error_line, key_path
-from talospatch.spec.model import (
-    DEFAULT_ROLES,
-    EXTRA_RULES,
-    ROUTED_TARGETS,
-    ROUTER_FIELDS,
-    ClusterSpec,
-    ExportSpec,
-    Settings,
-)
-from talospatch.spec.roles import RoleRequest, addon_applies, role_request
+from talospatch.spec.model import DEFAULT_ROLES, EXPORT_OPTIONS, EXTRA_RULES, ClusterSpec, ExportSpec, Settings
+from talospatch.spec.roles import RoleRequest, role_request
 from talospatch.yamlio import Marked, load_marked
 
 
@@ -89,24 +83,18 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def _check_exports(loaded: LoadedSpec) -> None:
-    """Export targets, the router options only where they apply, and one folder of its own per export."""
-    from talospatch.export import TARGETS
-
+    """Export targets, their options only where they apply, and one folder of its own per export."""
     patches = loaded.output_dir.resolve()
     folders: list[tuple[str, Path]] = [("output", patches)]
     for index, entry in enumerate(loaded.spec.exports or ()):
-        if entry.target not in TARGETS:
-            raise BadInput(
-                f"{loaded.at(('exports', index, 'target'))}: unknown export target {entry.target!r}; "
-                f"valid: {', '.join(sorted(TARGETS))}"
-            )
-        if entry.target not in ROUTED_TARGETS:
-            for name in ROUTER_FIELDS:
-                if getattr(entry, name) is not None:
-                    key = ExportSpec.model_fields[name].alias or name
-                    raise BadInput(
-                        f"{loaded.at(('exports', index, key))}: applies to the pfsense and opnsense targets only"
-                    )
+        try:
+            registry.target(entry.target)
+        except BadInput as exc:
+            raise BadInput(f"{loaded.at(('exports', index, 'target'))}: {exc}") from None
+        for name in EXPORT_OPTIONS:
+            if getattr(entry, name) is not None and not registry.takes(entry.target, name):
+                key = ExportSpec.model_fields[name].alias or name
+                raise BadInput(f"{loaded.at(('exports', index, key))}: applies to {registry.only(name)}")
         here = (loaded.folder / entry.output).resolve()
         where = loaded.at(("exports", index, "output"))
         if _inside(Path(loaded.path).resolve(), here):

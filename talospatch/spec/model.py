@@ -28,6 +28,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
+from talospatch import registry
 from talospatch.errors import BadInput
 from talospatch.generate.expand import GROUP_FIELDS
 from talospatch.generate.options import GEN_FIELDS, TALOS_VERSION_HELP
@@ -35,7 +36,6 @@ from talospatch.generate.profiles import RULE_SCHEMA, ProfileRule
 from talospatch.talos.addresses import parse_address, parse_network
 from talospatch.talos.versions import parse_talos_version
 
-SPEC_FILE = "talospatch.yaml"
 DEFAULT_OUTPUT = "out"
 DEFAULT_ROLES = ("controlplane", "worker")
 # The inline add-on that carries a spec's ``extraRules``.
@@ -138,22 +138,11 @@ class Settings(_Model):
     )
 
 
-def _interface(value: str) -> None:
-    from talospatch.export.routed import check_interface
-
-    check_interface(value, "")
-
-
 Interface = Annotated[
     str,
-    _checked(_interface),
+    _checked(lambda v: registry.check_interface(v, "")),
     WithJsonSchema({"type": "string", "description": "A pfSense/OPNsense interface key: lan, wan, opt1, ..."}),
 ]
-# talospatch.export.TARGETS, for the schema without importing every target (a test keeps them equal).
-EXPORT_TARGETS = ("aws-terraform", "proxmox", "proxmox-terraform", "pfsense", "opnsense")
-# The export targets that take a router's options.
-ROUTED_TARGETS = ("pfsense", "opnsense")
-ROUTER_FIELDS = ("cluster_interface", "from_interfaces", "ntp_servers")
 
 
 class ExportSpec(_Model):
@@ -161,8 +150,8 @@ class ExportSpec(_Model):
 
     target: Annotated[
         str,
-        WithJsonSchema({"type": "string", "enum": list(EXPORT_TARGETS)}),
-    ] = Field(description="aws-terraform, proxmox, proxmox-terraform, pfsense or opnsense (see `talospatch export`).")
+        WithJsonSchema({"type": "string", "enum": list(registry.NAMES)}),
+    ] = Field(description=f"{registry.names_text()} (see `talospatch export`).")
     output: str = Field(
         description="Folder of the target's files, relative to the spec; only those files may be in it."
     )
@@ -177,6 +166,11 @@ class ExportSpec(_Model):
     ntp_servers: tuple[HostOrSubnet, ...] | None = Field(
         None, description="pfsense/opnsense: the NTP servers egress may reach (default: any)."
     )
+
+
+# The keys of an export entry that are the target's options (``talospatch.registry.ExportOptions``).
+EXPORT_OPTIONS = tuple(name for name in ExportSpec.model_fields if name not in ("target", "output"))
+assert set(EXPORT_OPTIONS) <= set(registry.ExportOptions._fields), "every export key is an export option"
 
 
 def _node_name(value: str) -> str:

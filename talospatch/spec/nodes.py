@@ -24,9 +24,10 @@ from talospatch.errors import BadInput
 from talospatch.generate.expand import CONVERGED_ROLE, GROUP_FIELDS, used_groups
 from talospatch.generate.options import Labels
 from talospatch.generate.profiles import LoadedProfile, Profile
+from talospatch.generate.roles import addon_applies
 from talospatch.spec.load import LoadedSpec, _inside
 from talospatch.spec.model import EXTRA_RULES, KEYS, NodeSpec, Settings
-from talospatch.spec.roles import RoleRequest, addon_applies
+from talospatch.spec.roles import RoleRequest
 from talospatch.talos.addresses import parse_network
 
 # The folder of the node patches, inside the spec's output folder.

@@ -1,17 +1,26 @@
-"""One role's gen request from a cluster spec: its own settings, else the top-level ones that apply."""
+"""One role's gen request from a cluster spec: its own settings, else the top-level ones that apply.
+
+What a setting means per role is decided in ``talospatch.generate.roles``; here the spec's
+settings become its input: the top level as the cluster's options, ``roles.<role>`` as the
+role's own, paths relative to the spec, ``extraRules`` as an inline add-on, and labels that
+name each option by the spec key that set it (``roles.worker.addons`` or ``addons``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from talospatch.generate.expand import CONVERGED_ROLE, CONVERGED_TAKES, used_groups
-from talospatch.generate.options import DEFAULT_CNI, GenOptions, Labels
+from talospatch.generate.options import GenOptions, Labels
 from talospatch.generate.profiles import Catalog, LoadedProfile, Profile
-from talospatch.spec.model import EXTRA_RULES, GROUP_OF, KEYS, Settings
+from talospatch.generate.roles import role_options
+from talospatch.spec.model import EXTRA_RULES, KEYS, SETTINGS, Settings
 
 if TYPE_CHECKING:
     from talospatch.spec.load import LoadedSpec
+
+# The settings that are gen options (``extraRules`` becomes an add-on instead).
+_OPTIONS = tuple(name for name in SETTINGS if name != "extra_rules")
 
 
 @dataclass(frozen=True)
@@ -26,28 +35,29 @@ class RoleRequest:
     prune_from: str | None = None
 
 
+def _paths(loaded: LoadedSpec, values: dict[str, Any]) -> dict[str, Any]:
+    if values.get("prune_from") is not None:
+        values["prune_from"] = loaded.relative(values["prune_from"])
+    return values
+
+
+def cluster_options(loaded: LoadedSpec) -> GenOptions:
+    """The spec's top-level settings as gen's options for the whole cluster (no role)."""
+    spec = loaded.spec
+    values = {name: getattr(spec, name) for name in _OPTIONS if getattr(spec, name) is not None}
+    if spec.profiles_dir is not None:
+        values["profiles_dir"] = loaded.relative(spec.profiles_dir)
+    return GenOptions(**_paths(loaded, values), talos_version=spec.talos_version)
+
+
 def role_request(loaded: LoadedSpec, role: str) -> RoleRequest:
     """The role's GenOptions: its own settings, else the top-level ones that apply to it."""
-    own = (loaded.spec.roles or {}).get(role) or Settings()
+    settings = (loaded.spec.roles or {}).get(role) or Settings()
+    names = {name: f"roles.{role}.{KEYS[name]}" for name in SETTINGS if getattr(settings, name) is not None}
+    labels = Labels({**KEYS, **names})
+    own = _paths(loaded, {name: getattr(settings, name) for name in _OPTIONS if name in names})
     catalog = loaded.catalog
-    names: dict[str, str] = {}
-
-    def take(name: str, applies: bool = True) -> Any:
-        value = getattr(own, name)
-        if value is not None:
-            names[name] = f"roles.{role}.{KEYS[name]}"
-            return value
-        return getattr(loaded.spec, name) if applies else None
-
-    cni = take("cni")
-    tunnel = take("tunnel", bool(catalog.get(cni or DEFAULT_CNI, "cni").profile.tunnels))
-    converged = bool(take("converged", role == CONVERGED_ROLE))
-    if own.addons is not None:
-        addons = list(take("addons"))
-    else:
-        addons = [a for a in loaded.spec.addons or () if addon_applies(catalog.get(a, "addon"), role, converged)]
-    nodeport = bool(take("nodeport", addon_applies(catalog.get("nodeport", "addon"), role, converged)))
-    extra = take("extra_rules")
+    extra = settings.extra_rules if settings.extra_rules is not None else loaded.spec.extra_rules
     if extra:
         catalog = catalog.with_profile(
             LoadedProfile(
@@ -56,31 +66,13 @@ def role_request(loaded: LoadedSpec, role: str) -> RoleRequest:
                 Profile(kind="addon", description=f"extra rules of {loaded.path}", rules=extra),
             )
         )
-        addons.append(EXTRA_RULES)
-    prune = take("prune_from")
-    options = GenOptions(
-        role=role,
-        cni=cni,
-        tunnel=tunnel,
-        subnets=tuple(take("subnets") or ()),
-        addons=tuple(addons),
-        nodeport=nodeport,
-        converged=converged,
-        compact=bool(take("compact")),
-        profiles_dir=loaded.relative(loaded.spec.profiles_dir) if loaded.spec.profiles_dir is not None else None,
-        guard_from=tuple(take("guard_from") or ()),
-        prune_from=loaded.relative(prune) if prune is not None else None,
-        talos_version=loaded.spec.talos_version,
+    options = role_options(
+        role,
+        cluster_options(loaded),
+        catalog,
+        own=own,
+        labels=labels,
+        extra_addons=(EXTRA_RULES,) if extra else (),
     )
-    labels = Labels({**KEYS, **names})
-    used = used_groups(options, catalog, labels)
-    values: dict[str, Any] = {name: tuple(take(name, group in used) or ()) for name, group in GROUP_OF.items()}
-    options = options._replace(**values)
-    labels = Labels({**KEYS, **names})
+    prune = settings.prune_from if settings.prune_from is not None else loaded.spec.prune_from
     return RoleRequest(role, options, labels, catalog, prune)
-
-
-def addon_applies(loaded: LoadedProfile, role: str, converged: bool) -> bool:
-    """Whether an add-on applies to the role (a converged control plane takes the workers' too)."""
-    roles = {role, CONVERGED_TAKES} if converged else {role}
-    return not loaded.profile.roles or bool(roles & set(loaded.profile.roles))

@@ -4,14 +4,15 @@ router never sees it (it does not forward link-local traffic), KubeSpan peers ge
 
 from __future__ import annotations
 
-from talospatch.export import ClusterOptions, export
+from talospatch.export import render
+from talospatch.export.cluster import build_cluster
 from talospatch.export.routed import plan
 from talospatch.generate.expand import GenOptions
 from testing.exportnft import build_cluster_cli
 from testing.pvefw import parse_fw
 
 SUBNETS = ("192.168.30.0/24", "fd00:30::/64")
-OPTIONS = ClusterOptions(
+OPTIONS = GenOptions(
     subnets=SUBNETS,
     addons=("dhcp", "kubespan", "talos-bgp-unnumbered"),
     kubespan_peers=("203.0.113.7",),
@@ -24,7 +25,7 @@ LINK_LOCAL_RULES = {
 
 
 def test_proxmox_defines_and_uses_the_link_local_ip_set() -> None:
-    cluster = parse_fw(export("proxmox", build_cluster_cli(OPTIONS)).files["cluster.fw"], "cluster")
+    cluster = parse_fw(render("proxmox", build_cluster_cli(OPTIONS)).files["cluster.fw"], "cluster")
     assert cluster.ipsets["talos-link-local"] == ["fe80::/10"]
     assert cluster.ipsets["talos-kubespan-peers"] == ["203.0.113.7"]
     for group in ("talos-cp", "talos-worker"):
@@ -35,7 +36,7 @@ def test_proxmox_defines_and_uses_the_link_local_ip_set() -> None:
 
 
 def test_a_router_never_sees_link_local_sources() -> None:
-    routed = plan(GenOptions(**OPTIONS._asdict()))
+    routed = plan(build_cluster(OPTIONS))
     assert not [r for r in routed.rules if "link-local" in r.key]
     assert {(u.role, u.rule) for u in routed.unenforced if u.group == "link-local"} == {
         (role, rule) for role in ("controlplane", "worker") for rule in LINK_LOCAL_RULES.values()

@@ -14,8 +14,11 @@ from typing import Any
 import pytest
 
 from talospatch.errors import BadInput
-from talospatch.export.opnsense import ALIASES_FILE, NOTES_FILE, RULES_FILE, STALE_FILE, opnsense
+from talospatch.export.cluster import Export, build_cluster
+from talospatch.export.opnsense import ALIASES_FILE, FIRST_SEQUENCE, NOTES_FILE, RULES_FILE, STALE_FILE, render
 from talospatch.generate.expand import GenOptions
+from talospatch.registry import ExportOptions
+from testing.exportnft import reference
 from testing.snapshots import text_snapshot
 
 # opnsense/core models/OPNsense/Firewall/Filter.xml, rules.rule, at f95e81516ee0 (2026-08):
@@ -90,19 +93,9 @@ BOOLEAN = {"0", "1"}
 EXTENSIONS = {suffix: text_snapshot(suffix) for suffix in ("csv", "json", "txt")}
 
 
-REFERENCE = GenOptions(
-    role="controlplane",
-    subnets=("192.168.30.0/24",),
-    cni="cilium",
-    tunnel="geneve",
-    controlplane=("192.168.30.11", "192.168.30.12", "192.168.30.13"),
-    admins=("196.45.28.20/32",),
-)
-
-
-def reference(**changes: Any) -> GenOptions:
-    """The reference cluster: 192.168.30.0/24, control planes .11-.13, one admin, Cilium with Geneve."""
-    return REFERENCE._replace(**changes)
+def opnsense(options: GenOptions, *, first_sequence: int = FIRST_SEQUENCE, **export: Any) -> Export:
+    """The target's files for gen's options, with ``export``'s options."""
+    return render(build_cluster(options), ExportOptions(**export), first_sequence=first_sequence)
 
 
 def read_rules(text: str) -> list[dict[str, str]]:

@@ -1,37 +1,24 @@
-"""What a router in front of the node VLAN can enforce, and what it never sees."""
+"""What a router in front of the node VLAN can enforce, and what it never sees: a view of the cluster."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 
 from talospatch.errors import BadInput
-from talospatch.export.routed import (
-    DESCRIPTION_MAX,
-    TAG,
-    RoutedPlan,
-    describe,
-    expand_roles,
-    plan,
-    stable_number,
-    stable_uuid,
-)
+from talospatch.export import routed as routed_view
+from talospatch.export.cluster import build_cluster
+from talospatch.export.routed import DESCRIPTION_MAX, TAG, RoutedPlan, describe, stable_number, stable_uuid
 from talospatch.generate.expand import GenOptions
+from testing.exportnft import reference
 
 SUBNET = ("192.168.30.0/24",)
 CONTROLPLANE = ("192.168.30.11", "192.168.30.12", "192.168.30.13")
 ADMIN = ("196.45.28.20/32",)
 
 
-REFERENCE = GenOptions(
-    role="controlplane", subnets=SUBNET, cni="cilium", tunnel="geneve", controlplane=CONTROLPLANE, admins=ADMIN
-)
-
-
-def reference(**changes: Any) -> GenOptions:
-    """The reference cluster: 192.168.30.0/24, control planes .11-.13, one admin, Cilium with Geneve."""
-    return REFERENCE._replace(**changes)
+def plan(options: GenOptions, ntp_servers: tuple[str, ...] = ()) -> RoutedPlan:
+    """The router's view of the cluster gen's options build."""
+    return routed_view.plan(build_cluster(options), ntp_servers)
 
 
 def rows(routed: RoutedPlan) -> set[tuple[str, str, str, str | None, str | None, tuple[int, ...]]]:
@@ -101,12 +88,12 @@ def test_dual_stack_nodes_give_dual_egress_and_v4_admin_rules() -> None:
 
 def test_nodeport_clients_and_role_only_addons_go_to_their_role() -> None:
     options = reference(nodeport=True, nodeport_from=("10.50.0.0/24",), addons=("etcd-metrics",))
-    roles = expand_roles(options)
-    assert any(r.document.name.startswith("nodeport-ingress") for r in roles["worker"].rules)
-    assert not any(r.document.name.startswith("nodeport-ingress") for r in roles["controlplane"].rules)
-    assert any(r.profile == "etcd-metrics" for r in roles["controlplane"].rules)
-    assert not any(r.profile == "etcd-metrics" for r in roles["worker"].rules)
-    routed = plan(options)
+    cluster = build_cluster(options)
+    assert any(r.name.startswith("nodeport-ingress") for r in cluster.role("worker").rules)
+    assert not any(r.name.startswith("nodeport-ingress") for r in cluster.role("controlplane").rules)
+    assert any(r.profile == "etcd-metrics" for r in cluster.role("controlplane").rules)
+    assert not any(r.profile == "etcd-metrics" for r in cluster.role("worker").rules)
+    routed = routed_view.plan(cluster)
     nodeport = {(r.protocol, r.source) for r in routed.rules if "nodeport" in r.key}
     assert nodeport == {
         ("tcp", "talospatch_admins"),
