@@ -125,7 +125,8 @@ def _named(doc: Mapping[str, Any], kind: str, where: str, found: dict[str, Any])
         if CONTROL_PLANE_LABEL in labels:
             found["control_plane"] = Sourced(True, f"KubeNodeConfig labels {CONTROL_PLANE_LABEL}", where)
         tainted = str(taints.get(CONTROL_PLANE_LABEL, "")).endswith("NoSchedule")
-        found["schedules_workloads"] = Sourced(not tainted, f"KubeNodeConfig taints {CONTROL_PLANE_LABEL}", where)
+        key = f"KubeNodeConfig taints ({'' if tainted else 'no '}{CONTROL_PLANE_LABEL}:NoSchedule)"
+        found["schedules_workloads"] = Sourced(not tainted, key, where)
 
 
 def config_context(documents: Iterable[tuple[str, Mapping[str, Any]]]) -> ConfigContext:
