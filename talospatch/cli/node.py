@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -80,6 +81,8 @@ def node_firewall(
         result = spec_firewall(spec, opts.role, node, LABELS, node_name)
     else:
         result = node_firewall(patches or opts, node, LABELS)
+    for note in result.notes:
+        sys.stderr.write(f"talospatch: {note}\n")
     for message in result.warnings:
         warn(message)
     return result

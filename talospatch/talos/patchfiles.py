@@ -32,8 +32,8 @@ def read_text(path: str) -> str:
         raise BadInput(f"{path}: cannot read: {exc}") from None
 
 
-def load_firewall(paths: Sequence[str]) -> Firewall:
-    """Apply the patch files in order, as ``talosctl --config-patch`` would."""
+def read_patches(paths: Sequence[str]) -> list[tuple[str, list[Mapping[str, Any]]]]:
+    """Each file's mapping documents (a ``talosctl get machineconfig`` resource gives its spec's)."""
     patches: list[tuple[str, list[Mapping[str, Any]]]] = []
     for path in paths:
         where = source_name(path)
@@ -42,4 +42,9 @@ def load_firewall(paths: Sequence[str]) -> Firewall:
         if any(is_resource(d) for d in documents):  # talosctl get machineconfig -o yaml
             documents = [doc for _, doc in config_documents(text, where)]
         patches.append((where, [d for d in documents if isinstance(d, dict)]))
-    return apply_patches(patches)
+    return patches
+
+
+def load_firewall(paths: Sequence[str]) -> Firewall:
+    """Apply the patch files in order, as ``talosctl --config-patch`` would."""
+    return apply_patches(read_patches(paths))

@@ -16,8 +16,9 @@ from talospatch.generate.expand import expand
 from talospatch.generate.options import FIELD_NAMES, GenOptions, Labels
 from talospatch.nft.compile import NodeContext
 from talospatch.talos.addresses import parse_address, parse_network
-from talospatch.talos.documents import Firewall
-from talospatch.talos.patchfiles import load_firewall, read_text
+from talospatch.talos.context import ConfigContext, config_context
+from talospatch.talos.documents import Firewall, apply_patches
+from talospatch.talos.patchfiles import read_patches, read_text
 from talospatch.talos.versions import DEFAULT_VERSION, TalosVersion, parse_talos_version
 from talospatch.yamlio import load_all
 
@@ -43,6 +44,8 @@ class NodeFirewall:
     context: NodeContext
     warnings: list[str] = field(default_factory=list)
     version: TalosVersion = DEFAULT_VERSION
+    # Where the context came from (the node's config, or a flag over it), for stderr.
+    notes: list[str] = field(default_factory=list)
 
 
 def _context(node: NodeOptions, labels: Labels) -> NodeContext:
@@ -63,11 +66,65 @@ def node_firewall(source: Sequence[str] | GenOptions, node: NodeOptions, labels:
         context = dataclasses.replace(context, pod_subnets=generated.pod_subnets)
         return NodeFirewall(generated.firewall, context, generated.warnings, generated.version)
     version = parse_talos_version(node.talos_version)
-    firewall = load_firewall(source)
+    patches = read_patches(source)
+    firewall = apply_patches(patches)
+    config = config_context((where, doc) for where, docs in patches for doc in docs)
+    warnings = [version.warning] if version.warning else []
     if node.pod_subnets:
         pods = tuple(parse_network(p, labels("pod_subnets"), allow_address=False) for p in node.pod_subnets)
         context = dataclasses.replace(context, pod_subnets=pods)
-    return NodeFirewall(firewall, context, [version.warning] if version.warning else [], version.version)
+    context, notes = with_config(context, config, node, labels)
+    if config.kube_proxy is not None and not config.kube_proxy.value:
+        warnings.append(kube_proxy_warning(config))
+    return NodeFirewall(firewall, context, warnings, version.version, notes)
+
+
+def kube_proxy_warning(config: ConfigContext) -> str:
+    """The NodePort bypass warning of a node whose config turns kube-proxy off."""
+    source = config.kube_proxy.source if config.kube_proxy else "the config"
+    return (
+        f"kube-proxy is off ({source}): the CNI's kube-proxy replacement handles NodePort traffic in eBPF "
+        "before nftables, so it bypasses the Talos firewall and NodePort rules filter nothing"
+    )
+
+
+def with_config(
+    context: NodeContext, config: ConfigContext, node: NodeOptions, labels: Labels = FIELD_NAMES
+) -> tuple[NodeContext, list[str]]:
+    """``context`` with what the node's config says where no flag says otherwise, and the notes
+    saying where each value came from (a flag wins over the config, with a note)."""
+    notes: list[str] = []
+    pods, services = config.pod_subnets, config.service_subnets
+    if pods is not None:
+        shown = _nets(pods.value)
+        if node.pod_subnets:
+            notes.append(f"{labels('pod_subnets')} wins over pod subnets {shown} from {pods.source}")
+        else:
+            context = dataclasses.replace(context, pod_subnets=pods.value)
+            notes.append(f"pod subnets {shown} from {pods.source}")
+    if services is not None:
+        shown = _nets(services.value)
+        if node.service_subnets:
+            notes.append(f"{labels('service_subnets')} wins over service subnets {shown} from {services.source}")
+        else:
+            context = dataclasses.replace(context, service_subnets=services.value)
+            notes.append(f"service subnets {shown} from {services.source}")
+    if config.host_dns is not None:
+        state = "on" if config.host_dns.value else "off"
+        if not node.host_dns and config.host_dns.value:
+            notes.append(f"--no-host-dns wins over host DNS {state} from {config.host_dns.source}")
+        else:
+            context = dataclasses.replace(context, host_dns=config.host_dns.value)
+            notes.append(f"host DNS {state} from {config.host_dns.source}")
+    if config.kube_proxy is not None:
+        notes.append(f"kube-proxy {'on' if config.kube_proxy.value else 'off'} from {config.kube_proxy.source}")
+        if not config.kube_proxy.value:
+            context = dataclasses.replace(context, nodeport_range=None)
+    return context, notes
+
+
+def _nets(networks: Sequence[object]) -> str:
+    return ", ".join(str(n) for n in networks)
 
 
 def is_spec(path: str) -> bool:

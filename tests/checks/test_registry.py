@@ -32,6 +32,7 @@ CASES: list[tuple[list[str], dict[str, object], bool]] = [
     (["too-many-rules"], {"subnets": ("192.168.30.0/24",)}, False),
     (["range-end"], {"talos_version": "1.12.0"}, False),
     (["dhcpv6-blocked"], {}, False),
+    (["nodeport-bypass", "converged-missing"], {}, False),
     ([str(PER_RULE[1].relative_to(FIXTURES).with_suffix(""))], {"guard_from": ("196.45.28.20",)}, False),
     ([str(p.relative_to(FIXTURES).with_suffix("")) for p in PER_RULE], {}, False),
     ([str(p.relative_to(FIXTURES).with_suffix("")) for p in PER_RULE], {"subnets": ("10.0.0.0/16", "fd00::/64")}, True),

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 
+from talospatch.checks.lint.context import node_context
 from talospatch.checks.lint.documents import dhcpv6_links, label, machine_type, mark_placeholders
 from talospatch.checks.lint.findings import Collector, Finding, exit_code
 from talospatch.checks.lint.firewall import NFT_RULE_BUDGET
 from talospatch.checks.lint.options import LintOptions, lint_options
 from talospatch.checks.lint.registry import DOCUMENT_CHECKS, FILE_CHECKS, FIREWALL_CHECKS, RULE_CHECKS
 from talospatch.errors import BadInput
+from talospatch.talos.context import ConfigContext, config_context
 from talospatch.talos.documents import DEFAULT_ACTION_KIND, RULE_KIND, RuleConfig, apply_patches
 from talospatch.talos.machineconfig import config_documents
 
@@ -31,6 +33,11 @@ def _read(text: str, path: str, options: LintOptions) -> Collector:
         documents = config_documents(mark_placeholders(text), path)
     except BadInput as exc:
         out.add("file", "unreadable", str(exc).removeprefix(f"{path}: "), "fix the YAML", "error")
+        return out
+    try:
+        out.config = config_context(documents)
+    except BadInput as exc:
+        out.add("config", "invalid", str(exc).removeprefix(f"{path}: "), "fix the value", "error")
         return out
     out.machine_type = machine_type(documents)
     out.dhcpv6 = tuple(dhcpv6_links(documents))
@@ -66,7 +73,8 @@ def _takes_part(rule: RuleConfig, out: Collector) -> bool:
 
 def _whole(files: list[Collector], path: str, options: LintOptions) -> list[Finding]:
     """The firewall the files configure, applied in order as talosctl applies patches."""
-    out = Collector(path, options)
+    config = _merged_config(files)
+    out = Collector(path, dataclasses.replace(options, context=node_context(options.context, config)), config=config)
     if any(f.severity == "error" for file in files for f in file.findings):
         return []
     placeholders = sum(file.placeholders for file in files)
@@ -90,6 +98,14 @@ def _whole(files: list[Collector], path: str, options: LintOptions) -> list[Find
             if firewall.has_default_doc or not check.needs_mode:
                 check.run(firewall, out)
     return out.findings
+
+
+def _merged_config(files: list[Collector]) -> ConfigContext:
+    """What the files' configs say, a later file's value over an earlier one's."""
+    merged: dict[str, object] = {}
+    for file in files:
+        merged.update({k: v for k, v in vars(file.config).items() if v is not None})
+    return ConfigContext(**merged)  # type: ignore[arg-type]
 
 
 def _reported(findings: list[Finding], options: LintOptions) -> list[Finding]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from talospatch.checks.lint.options import LintOptions
+from talospatch.talos.context import ConfigContext
 from talospatch.talos.documents import Network, RuleConfig
 
 Severity = Literal["error", "hazard"]
@@ -50,6 +51,8 @@ class Collector:
     machine_type: str | None = None
     # Where the config turns DHCPv6 on (``documents.dhcpv6_links``).
     dhcpv6: tuple[str, ...] = ()
+    # What the node's config says beside the firewall (pod subnets, kube-proxy, scheduling).
+    config: ConfigContext = field(default_factory=ConfigContext)
 
     def add(self, document: str, code: str, message: str, fix: str, severity: Severity = "hazard") -> None:
         self.findings.append(Finding(self.path, document, code, message, fix, severity))

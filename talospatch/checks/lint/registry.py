@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from talospatch.checks.lint import documents, firewall, profiles, rules
+from talospatch.checks.lint import context, documents, firewall, profiles, rules
 from talospatch.checks.lint.findings import Collector, Severity
 from talospatch.errors import BadInput
 from talospatch.talos.documents import Firewall, RuleConfig
@@ -184,6 +184,22 @@ RULES: tuple[Rule, ...] = (
         "reply reach 546/udp: conntrack sees it as new, so the node gets no DHCPv6 address.",
         "Allow 546/udp from fe80::/10 (`gen --with dhcp`). DHCPv4 needs no rule.",
         (OnFirewall(firewall.check_dhcpv6),),
+    ),
+    Rule(
+        "nodeport-bypass",
+        "hazard",
+        "The node's config turns kube-proxy off (`cluster.proxy.disabled`, `KubeProxyConfig` `enabled: false`): "
+        "the CNI's kube-proxy replacement serves NodePorts before nftables, past every rule.",
+        "Filter NodePorts in the CNI (Cilium host firewall, network policy), or keep kube-proxy.",
+        (OnFirewall(context.check_kube_proxy, needs_mode=False),),
+    ),
+    Rule(
+        "converged-missing",
+        "hazard",
+        "A control plane whose config lets workloads run on it (`cluster.allowSchedulingOnControlPlanes`, "
+        "a `KubeNodeConfig` without the control-plane NoSchedule taint) and no rule for the NodePorts (block mode).",
+        "Generate it with `gen --role controlplane --converged`, or keep the taint.",
+        (OnFirewall(context.check_converged),),
     ),
     Rule(
         "missing-port",
