@@ -5,7 +5,7 @@ options, the way ``gen`` expands one role, and keeps per role each rule's name, 
 protocol, ports, ``why`` and its sources *by group* (``controlplane``, ``workers``,
 ``nodes``, ``admins``, ``pods``, ``nodeport-clients``, ``any``), so that a target can map a
 group to its own construct (an AWS security-group reference, a Proxmox IP set) instead of
-to a list of CIDRs. It adds the seed's egress (443/tcp and 123/udp from the nodes), which
+to a list of CIDRs. It adds the seed's egress (443/tcp and 123/udp from the nodes; 4460/tcp for NTS from v1.14), which
 the Talos host firewall has no place for (``NetworkRuleConfig`` is ingress-only).
 
 Pure: no printing, no files; warnings are returned.
@@ -23,6 +23,7 @@ from talospatch.generate.expand import GROUP_FIELDS, expand, used_groups, wants_
 from talospatch.generate.options import FIELD_NAMES, GenOptions, Labels
 from talospatch.generate.profiles import Catalog
 from talospatch.talos.documents import L4, Network, PortRange
+from talospatch.talos.versions import TalosVersion, resolve
 
 ROLES = ("controlplane", "worker")
 
@@ -86,6 +87,14 @@ EGRESS = (
     ),
     Egress("ntp-egress", "udp", 123, "NTP time synchronisation"),
 )
+# From v1.14 Talos syncs time with NTS by default (time.cloudflare.com): the key exchange on
+# 4460/tcp, then NTP on 123/udp (talospatch.talos.versions, change nts_default).
+NTS_EGRESS = Egress("nts-ke-egress", "tcp", 4460, "NTS key exchange (Talos v1.14+ default time sync)")
+
+
+def egress_for(version: str | TalosVersion | None) -> tuple[Egress, ...]:
+    """The seed's egress, with NTS key exchange for a release that uses NTS by default."""
+    return (*EGRESS, NTS_EGRESS) if resolve(version).nts_default else EGRESS
 
 
 @dataclass(frozen=True)
@@ -245,4 +254,4 @@ def build_cluster(
     )
     order = ("nodes", *GROUP_FIELDS, "any")
     ordered = tuple(Source(g, groups[g]) for g in order if g in groups)
-    return Cluster(opts, tuple(roles), ordered, defaulted, EGRESS, tuple(warnings), labels)
+    return Cluster(opts, tuple(roles), ordered, defaulted, egress_for(opts.talos_version), tuple(warnings), labels)

@@ -49,6 +49,7 @@ def test_reference_cluster_routes_admin_rules_and_egress_only() -> None:
         ("inbound", "50000/tcp", "worker", "talospatch_admins", "talospatch_nodes", (4,)),
         ("egress", "443/tcp", "egress", "talospatch_nodes", None, (4,)),
         ("egress", "123/udp", "egress", "talospatch_nodes", None, (4,)),
+        ("egress", "4460/tcp", "egress", "talospatch_nodes", None, (4,)),
     }
     assert {a.name: [str(n) for n in a.networks] for a in routed.aliases} == {
         "talospatch_nodes": ["192.168.30.0/24"],
