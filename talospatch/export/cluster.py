@@ -6,7 +6,7 @@ each rule's name, service, protocol, ports, ``why`` and its sources *by group*
 ``any``), so that a target can map a group to its own construct (an AWS security-group
 reference, a Proxmox IP set, a router alias) instead of to a list of CIDRs; with them the
 node subnets and the addresses each option gave, as ``expand`` parsed them. It adds the
-seed's egress (443/tcp and 123/udp from the nodes), which the Talos host firewall has no
+seed's egress (443/tcp and 123/udp from the nodes; 4460/tcp for NTS from v1.14), which the Talos host firewall has no
 place for (``NetworkRuleConfig`` is ingress-only).
 
 ``build_cluster`` builds the cluster from gen's options (``export --subnet ...``);
@@ -27,6 +27,7 @@ from talospatch.generate.options import FIELD_NAMES, GenOptions, Labels
 from talospatch.generate.profiles import Catalog
 from talospatch.generate.roles import role_options
 from talospatch.talos.documents import L4, Network, PortRange
+from talospatch.talos.versions import TalosVersion, resolve
 
 ROLES = ("controlplane", "worker")
 # The groups an option feeds that default to other addresses when it is not given.
@@ -89,6 +90,14 @@ EGRESS = (
     ),
     Egress("ntp-egress", "udp", 123, "NTP time synchronisation"),
 )
+# From v1.14 Talos syncs time with NTS by default (time.cloudflare.com): the key exchange on
+# 4460/tcp, then NTP on 123/udp (talospatch.talos.versions, change nts_default).
+NTS_EGRESS = Egress("nts-ke-egress", "tcp", 4460, "NTS key exchange (Talos v1.14+ default time sync)")
+
+
+def egress_for(version: str | TalosVersion | None) -> tuple[Egress, ...]:
+    """The seed's egress, with NTS key exchange for a release that uses NTS by default."""
+    return (*EGRESS, NTS_EGRESS) if resolve(version).nts_default else EGRESS
 
 
 @dataclass(frozen=True)
@@ -196,7 +205,7 @@ def cluster_of(
         tuple(nodes),
         ordered,
         tuple(Source(g, given[g]) for g in GROUP_FIELDS if g in given),
-        EGRESS,
+        egress_for(next(iter(generated.values())).options.talos_version),
         tuple(warnings),
         labels,
     )

@@ -128,6 +128,10 @@ def uses_ipset(cluster: Cluster, name: str) -> bool:
     return any(r.source == f"+{name}" for role in cluster.roles for r in role_rules(cluster, role.role))
 
 
+def _egress_ports(cluster: Cluster) -> str:
+    return ", ".join(f"{e.port}/{e.protocol}" for e in cluster.egress)
+
+
 def cluster_fw(cluster: Cluster) -> str:
     lines = [f"# {line}".rstrip() for line in header_lines(cluster, "Proxmox VE cluster firewall for a Talos cluster")]
     lines += [
@@ -135,7 +139,7 @@ def cluster_fw(cluster: Cluster) -> str:
         "# into an existing one by hand), then one <role>.fw per VM (see those files).",
         "# enable: 1 turns the firewall on cluster-wide: the Proxmox hosts then accept only",
         "# the web UI (8006/tcp) and SSH (22/tcp) from the local network, unless host.fw says more.",
-        "# Each group ends with the seed's egress (OUT 443/tcp, 123/udp). The VMs keep policy_out",
+        f"# Each group ends with the egress (OUT {_egress_ports(cluster)}). The VMs keep policy_out",
         "# ACCEPT, so those rules change nothing until policy_out is DROP, which would also need",
         "# DNS and the nodes' connections to each other (not in the seed's egress list).",
         "",

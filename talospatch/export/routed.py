@@ -3,9 +3,10 @@
 A router filters only what it routes between segments. Of the host firewall's rules it can
 enforce those whose sources are outside the node subnets (admins, NodePort clients,
 ``any``), towards the nodes of a role; node-to-node and pod traffic inside the VLAN never
-reaches it. It also carries the seed's egress (443/tcp and 123/udp from the nodes), which
-the ingress-only Talos firewall cannot express. ``plan`` sorts every source of every rule
-into one of the two, so a target emits the first as rules and the second as a comment.
+reaches it. It also carries the seed's egress (443/tcp and 123/udp from the nodes; 4460/tcp
+NTS key exchange from v1.14), which the ingress-only Talos firewall cannot express. ``plan``
+sorts every source of every rule into one of the two, so a target emits the first as rules
+and the second as a comment.
 
 The plan is a view of the same ``Cluster`` every target renders: no role is expanded again.
 """
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from talospatch.errors import BadInput
-from talospatch.export.cluster import Cluster
+from talospatch.export.cluster import NTS_EGRESS, Cluster
 from talospatch.talos.addresses import dedupe, is_link_local, parse_network
 from talospatch.talos.documents import L4, Network, PortRange
 
@@ -209,7 +210,7 @@ def plan(cluster: Cluster, ntp_servers: tuple[str, ...] = ()) -> RoutedPlan:
 
     ntp_alias = alias("ntp", ntp, "the NTP servers the nodes use") if ntp else None
     node_families = _families(nodes)
-    for name, proto, number, dest, dest_families, why in (
+    for name, egress_proto, number, dest, dest_families, why in (
         (
             "https",
             "tcp",
@@ -222,6 +223,20 @@ def plan(cluster: Cluster, ntp_servers: tuple[str, ...] = ()) -> RoutedPlan:
             ),
         ),
         ("ntp", "udp", 123, ntp_alias, _families(ntp) if ntp else {4, 6}, "NTP time synchronisation (seed: Egress)"),
+        *(
+            [
+                (
+                    "nts-ke",
+                    NTS_EGRESS.protocol,
+                    NTS_EGRESS.port,
+                    ntp_alias,
+                    _families(ntp) if ntp else {4, 6},
+                    NTS_EGRESS.why,
+                )
+            ]
+            if NTS_EGRESS in cluster.egress
+            else []
+        ),
     ):
         families = tuple(sorted(node_families & dest_families))
         if not families:
@@ -230,12 +245,12 @@ def plan(cluster: Cluster, ntp_servers: tuple[str, ...] = ()) -> RoutedPlan:
             RoutedRule(
                 key=f"egress/{name}",
                 placement="egress",
-                protocol=proto,
+                protocol=egress_proto,  # type: ignore[arg-type]
                 port=PortRange(number, number),
                 source=nodes_alias,
                 destination=dest,
                 families=families,
-                description=describe(f"egress {number}/{proto} from nodes: {why}"),
+                description=describe(f"egress {number}/{egress_proto} from nodes: {why}"),
             )
         )
     warnings.append(

@@ -9,7 +9,7 @@ import pytest
 from talospatch.cli.params import command_line
 from talospatch.errors import BadInput
 from talospatch.export import render
-from talospatch.export.cluster import EGRESS, build_cluster, cluster_of
+from talospatch.export.cluster import EGRESS, NTS_EGRESS, build_cluster, cluster_of
 from talospatch.generate.expand import GenOptions, expand
 from testing.exportnft import build_cluster_cli
 
@@ -53,10 +53,14 @@ def test_sources_stay_by_group() -> None:
     assert cluster.defaulted == frozenset({"workers", "pods"})
 
 
-def test_egress_is_the_seeds() -> None:
-    cluster = build_cluster_cli(REFERENCE)
-    assert [(e.protocol, e.port) for e in cluster.egress] == [("tcp", 443), ("udp", 123)]
-    assert cluster.egress == EGRESS
+def test_egress_is_the_seeds_and_nts_from_v1_14() -> None:
+    """The seed's 443/tcp and 123/udp; NTS key exchange 4460/tcp where time sync uses NTS by default."""
+    cluster = build_cluster_cli(REFERENCE)  # the default release, v1.14.0
+    assert [(e.protocol, e.port) for e in cluster.egress] == [("tcp", 443), ("udp", 123), ("tcp", 4460)]
+    assert cluster.egress == (*EGRESS, NTS_EGRESS)
+    for version, nts in (("1.13", False), ("v1.8.0", False), ("1.14", True), ("main", True)):
+        egress = build_cluster_cli(REFERENCE._replace(talos_version=version)).egress
+        assert (NTS_EGRESS in egress, egress[:2]) == (nts, EGRESS), version
 
 
 def test_role_limited_addons_and_options_go_to_their_roles_only() -> None:

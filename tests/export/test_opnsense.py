@@ -171,6 +171,7 @@ def test_reference_cluster_reads_back_with_the_model_fields() -> None:
             ("lan", "TCP", "50000", "talospatch_admins", "talospatch_nodes"),
             ("opt1", "TCP", "443", "talospatch_nodes", "any"),
             ("opt1", "UDP", "123", "talospatch_nodes", "any"),
+            ("opt1", "TCP", "4460", "talospatch_nodes", "any"),
         ]
     )
     assert aliases["talospatch_controlplane"]["content"] == "192.168.30.11\n192.168.30.12\n192.168.30.13"
@@ -194,6 +195,9 @@ def test_a_wide_cluster_reads_back() -> None:
     assert by_port[("123", "UDP", "talospatch_nodes")]["destination_net"] == "talospatch_ntp"
     assert by_port[("443", "TCP", "talospatch_nodes")]["ipprotocol"] == "inet46"
     assert by_port[("123", "UDP", "talospatch_nodes")]["ipprotocol"] == "inet"
+    # NTS key exchange goes to the same NTP servers (v1.14 default time sync).
+    assert by_port[("4460", "TCP", "talospatch_nodes")]["destination_net"] == "talospatch_ntp"
+    assert by_port[("4460", "TCP", "talospatch_nodes")]["ipprotocol"] == "inet"
 
 
 def test_uuids_are_stable_so_an_upload_updates_in_place() -> None:

@@ -40,7 +40,8 @@ def test_reference_cluster_sections_parse_and_hold_the_seed_rules() -> None:
     aliases = check_aliases(alias_root)
     ours = check_filter(filter_root, aliases, {"lan", "opt1"})
     assert len(ours) == len(filter_root.findall("rule"))
-    # The seed's pfSense table: admin to the cluster on 6443 and 50000, egress 443/tcp and 123/udp.
+    # The seed's pfSense table: admin to the cluster on 6443 and 50000, egress 443/tcp and 123/udp,
+    # and 4460/tcp (NTS key exchange) for v1.14, the default release.
     assert sorted(map(summary, ours), key=str) == sorted(
         [
             ("lan", "tcp", "50000", "talospatch_admins", "talospatch_controlplane", "inet"),
@@ -48,6 +49,7 @@ def test_reference_cluster_sections_parse_and_hold_the_seed_rules() -> None:
             ("lan", "tcp", "50000", "talospatch_admins", "talospatch_nodes", "inet"),
             ("opt1", "tcp", "443", "talospatch_nodes", "any", "inet"),
             ("opt1", "udp", "123", "talospatch_nodes", "any", "inet"),
+            ("opt1", "tcp", "4460", "talospatch_nodes", "any", "inet"),
         ],
         key=str,
     )

@@ -111,7 +111,7 @@ def test_merge_replaces_an_older_export_and_keeps_the_rest() -> None:
     root = ET.fromstring(after)
     aliases = check_aliases(root.find("aliases"))  # type: ignore[arg-type]
     ours = check_filter(root.find("filter"), aliases, {"lan", "opt1"})  # type: ignore[arg-type]
-    assert len(ours) == 5
+    assert len(ours) == 6  # 3 admin rules, egress 443/tcp, 123/udp, 4460/tcp
     # The stale NodePort rule and its alias are gone; the old comment is replaced.
     assert "nodeport" not in after
     assert "an older export" not in after
@@ -127,8 +127,8 @@ def test_merge_replaces_an_older_export_and_keeps_the_rest() -> None:
     assert lan[:2] == ["Default allow LAN to any rule", "Default allow LAN IPv6 to any rule"]
     assert lan[-1] == "Block printers from the internet"
     # Separators follow their rules: "Printers" stays above the printers rule (now 6th on LAN),
-    # "Talos cluster" above our block, "User rules" above the user's opt1 rule (after our two).
-    assert rows(after) == {"lan": ["fr0", "fr2", "fr5"], "opt1": ["fr2"]}
+    # "Talos cluster" above our block, "User rules" above the user's opt1 rule (after our three).
+    assert rows(after) == {"lan": ["fr0", "fr2", "fr5"], "opt1": ["fr3"]}
     # Every other line is byte for byte what it was, separator row numbers aside.
     assert without_talospatch(after, rows=True) == without_talospatch(before.decode(), rows=True)
 
@@ -147,6 +147,7 @@ def test_rules_talospatch_no_longer_emits_disappear() -> None:
     assert [summary(r) for r in root.findall("filter/rule") if "talospatch" in r.findtext("descr", "")] == [
         ("opt1", "tcp", "443", "talospatch_nodes", "any", "inet"),
         ("opt1", "udp", "123", "talospatch_nodes", "any", "inet"),
+        ("opt1", "tcp", "4460", "talospatch_nodes", "any", "inet"),
     ]
     assert "talospatch_admins" not in without
     assert user_parts(without) == user_parts(read("config-fresh.xml"))
@@ -166,7 +167,7 @@ def test_merge_into_empty_sections_and_missing_aliases() -> None:
     root = ET.fromstring(after)
     check_unique_children(root)
     aliases = check_aliases(root.find("aliases"))  # type: ignore[arg-type]
-    assert len(check_filter(root.find("filter"), aliases, {"lan", "opt1"})) == 5  # type: ignore[arg-type]
+    assert len(check_filter(root.find("filter"), aliases, {"lan", "opt1"})) == 6  # type: ignore[arg-type]
     assert merge(after.encode(), reference()).files[MERGED_FILE] == after
 
 

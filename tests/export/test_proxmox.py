@@ -51,7 +51,11 @@ def test_pve_firewall_accepts_every_line(name: str) -> None:
         # every IN rule has a protocol and ports; the egress is the seed's
         rules = cluster.groups[group]
         assert all(r.proto in ("tcp", "udp") and r.dport for r in rules)
-        assert [(r.proto, r.dport) for r in rules if r.type == "out"] == [("tcp", "443"), ("udp", "123")]
+        assert [(r.proto, r.dport) for r in rules if r.type == "out"] == [
+            ("tcp", "443"),
+            ("udp", "123"),
+            ("tcp", "4460"),
+        ]
 
 
 def test_reference_cluster_groups() -> None:

@@ -36,6 +36,7 @@ def test_reference_cluster_routes_admin_rules_and_egress_only() -> None:
         ("inbound", "50000/tcp", "worker", "talospatch_admins", "talospatch_nodes", (4,)),
         ("egress", "443/tcp", "egress", "talospatch_nodes", None, (4,)),
         ("egress", "123/udp", "egress", "talospatch_nodes", None, (4,)),
+        ("egress", "4460/tcp", "egress", "talospatch_nodes", None, (4,)),
     }
     assert {a.name: [str(n) for n in a.networks] for a in routed.aliases} == {
         "talospatch_nodes": ["192.168.30.0/24"],
@@ -121,6 +122,23 @@ def test_ntp_servers_become_the_egress_destination() -> None:
         "162.159.200.1/32",
         "192.168.1.1/32",
     ]
+    # NTS key exchange (v1.14's default time sync) goes to the same servers, on 4460/tcp.
+    nts = next(r for r in routed.rules if r.key == "egress/nts-ke")
+    assert (nts.protocol, nts.port.label, nts.destination, nts.families) == ("tcp", "4460", "talospatch_ntp", (4,))
+
+
+@pytest.mark.parametrize(
+    ("version", "nts"),
+    [("1.13", False), ("v1.12.5", False), (None, True), ("1.14", True), ("main", True)],
+    ids=["v1.13", "v1.12.5", "default", "v1.14", "main"],
+)
+def test_nts_key_exchange_egress_from_v1_14(version: str | None, nts: bool) -> None:
+    """Talos v1.14 syncs time with NTS by default (4460/tcp, then NTP on 123/udp); older releases use NTP only."""
+    routed = plan(reference(talos_version=version), ntp_servers=("162.159.200.1",))
+    egress = [(r.port.label, r.protocol, r.destination) for r in routed.rules if r.placement == "egress"]
+    assert egress[:2] == [("443", "tcp", None), ("123", "udp", "talospatch_ntp")]
+    assert (("4460", "tcp", "talospatch_ntp") in egress) is nts
+    assert len(egress) == 2 + nts
 
 
 @pytest.mark.parametrize(
