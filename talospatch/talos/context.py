@@ -62,7 +62,8 @@ class ConfigContext:
     @property
     def converged(self) -> bool:
         """A control plane that runs workloads."""
-        return bool(self.control_plane and self.control_plane.value and self.schedules_workloads)
+        plane, schedules = self.control_plane, self.schedules_workloads
+        return bool(plane and plane.value and schedules and schedules.value)
 
 
 def _get(doc: Mapping[str, Any], path: str) -> Any:

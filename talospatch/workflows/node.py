@@ -16,8 +16,8 @@ from talospatch.generate.expand import expand
 from talospatch.generate.options import FIELD_NAMES, GenOptions, Labels
 from talospatch.nft.compile import NodeContext
 from talospatch.talos.addresses import parse_address, parse_network
-from talospatch.talos.context import ConfigContext, config_context
-from talospatch.talos.documents import Firewall, apply_patches
+from talospatch.talos.context import ConfigContext, Sourced, config_context
+from talospatch.talos.documents import Firewall, Network, apply_patches
 from talospatch.talos.patchfiles import read_patches, read_text
 from talospatch.talos.versions import DEFAULT_VERSION, TalosVersion, parse_talos_version
 from talospatch.yamlio import load_all
@@ -94,21 +94,13 @@ def with_config(
     """``context`` with what the node's config says where no flag says otherwise, and the notes
     saying where each value came from (a flag wins over the config, with a note)."""
     notes: list[str] = []
-    pods, services = config.pod_subnets, config.service_subnets
+    pods = _subnets(config.pod_subnets, "pod subnets", labels("pod_subnets") if node.pod_subnets else None, notes)
     if pods is not None:
-        shown = _nets(pods.value)
-        if node.pod_subnets:
-            notes.append(f"{labels('pod_subnets')} wins over pod subnets {shown} from {pods.source}")
-        else:
-            context = dataclasses.replace(context, pod_subnets=pods.value)
-            notes.append(f"pod subnets {shown} from {pods.source}")
+        context = dataclasses.replace(context, pod_subnets=pods)
+    flag = labels("service_subnets") if node.service_subnets else None
+    services = _subnets(config.service_subnets, "service subnets", flag, notes)
     if services is not None:
-        shown = _nets(services.value)
-        if node.service_subnets:
-            notes.append(f"{labels('service_subnets')} wins over service subnets {shown} from {services.source}")
-        else:
-            context = dataclasses.replace(context, service_subnets=services.value)
-            notes.append(f"service subnets {shown} from {services.source}")
+        context = dataclasses.replace(context, service_subnets=services)
     if config.host_dns is not None:
         state = "on" if config.host_dns.value else "off"
         if not node.host_dns and config.host_dns.value:
@@ -123,8 +115,17 @@ def with_config(
     return context, notes
 
 
-def _nets(networks: Sequence[object]) -> str:
-    return ", ".join(str(n) for n in networks)
+def _subnets(
+    item: Sourced[tuple[Network, ...]] | None, name: str, flag: str | None, notes: list[str]
+) -> tuple[Network, ...] | None:
+    """The config's subnets unless ``flag`` was given (then a note says it wins)."""
+    if item is None:
+        return None
+    shown = ", ".join(str(n) for n in item.value)
+    notes.append(
+        f"{flag} wins over {name} {shown} from {item.source}" if flag else f"{name} {shown} from {item.source}"
+    )
+    return None if flag else item.value
 
 
 def is_spec(path: str) -> bool:
