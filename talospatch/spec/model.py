@@ -32,6 +32,7 @@ from talospatch.errors import BadInput
 from talospatch.generate.expand import CONVERGED_ROLE, CONVERGED_TAKES, GROUP_FIELDS, used_groups
 from talospatch.generate.options import DEFAULT_CNI, GEN_FIELDS, TALOS_VERSION_HELP, GenOptions, Labels
 from talospatch.generate.profiles import RULE_KEYS, RULE_SCHEMA, Catalog, LoadedProfile, Profile, ProfileRule
+from talospatch.talhelper import TALOSCTL, TOOLS, check_tool
 from talospatch.talos.addresses import parse_address, parse_network
 from talospatch.talos.versions import parse_talos_version
 from talospatch.yamlio import Marked, dump, load_marked
@@ -75,6 +76,13 @@ Address = Annotated[
 
 # A rule in the profile format, checked as a profile file's rules are.
 Rule = Annotated[ProfileRule, PlainValidator(ProfileRule.from_data), WithJsonSchema(RULE_SCHEMA)]
+
+
+Tool = Annotated[
+    str,
+    _checked(lambda v: check_tool(v, "")),
+    WithJsonSchema({"type": "string", "enum": list(TOOLS)}),
+]
 
 
 TalosRelease = Annotated[
@@ -193,6 +201,12 @@ class ClusterSpec(Settings):
     output: str = Field(
         DEFAULT_OUTPUT, description="Folder of the patches (one ROLE.yaml per role), relative to the spec."
     )
+    tool: Tool | None = Field(
+        None,
+        alias="for",
+        description="The tool that reads the patches: talosctl (default) or talhelper (every $ doubled for its "
+        "envsubst; each header shows the talconfig.yaml lines).",
+    )
     talos_version: TalosRelease | None = Field(
         None, description=f"The Talos release the nodes run: {TALOS_VERSION_HELP}"
     )
@@ -280,6 +294,10 @@ class LoadedSpec:
     @property
     def output_dir(self) -> Path:
         return self.folder / self.spec.output
+
+    @property
+    def tool(self) -> str:
+        return self.spec.tool or TALOSCTL
 
     @property
     def roles(self) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from talospatch.export.fromspec import SpecExport, spec_exports
 from talospatch.generate.removal import Previous, parse_previous
 from talospatch.nft.compile import NodeContext
 from talospatch.spec.model import LoadedSpec, load_spec
+from talospatch.talhelper import readable, talconfig_path
 from talospatch.talos.addresses import parse_network
 from talospatch.talos.documents import Firewall, apply_patches
 from talospatch.workflows.patch import Patch, make_patch
@@ -87,6 +89,9 @@ class SpecBuild:
     exports: list[ExportBuild] = field(default_factory=list)
 
 
+NOTHING = Previous("", 0, {}, {})  # the previous file of a file not built yet
+
+
 def _read(path: Path) -> str | None:
     try:
         return path.read_text(encoding="utf-8")
@@ -111,7 +116,8 @@ def build_spec(path: str) -> SpecBuild:
         try:
             request = spec.request(role)
             old = _read(target)
-            previous = parse_previous(old, str(target)) if old is not None else Previous("", 0, {}, {})
+            # A file for talhelper is compared, and its tombstones kept, as talosctl reads it.
+            previous = parse_previous(readable(old, str(target)), str(target)) if old is not None else NOTHING
             patch = make_patch(
                 request.options,
                 lambda opts: f"{command} (Talos {opts.talos_version})",
@@ -120,6 +126,8 @@ def build_spec(path: str) -> SpecBuild:
                 previous=previous,
                 keep_tombstones=spec.spec.keep_tombstones,
                 prune_label=request.prune_from,
+                tool=spec.tool,
+                path=talconfig_path(os.path.normpath(os.path.join(spec.spec.output, target.name))),
             )
         except BadInput as exc:
             raise BadInput(f"{path}: role {role}: {exc}") from None
@@ -208,7 +216,8 @@ class CheckReport:
 
 
 def _firewall(text: str, where: str) -> Firewall:
-    return apply_patches([(where, [d for d in load_all(text, where) if isinstance(d, dict)])])
+    documents = load_all(readable(text, where), where)
+    return apply_patches([(where, [d for d in documents if isinstance(d, dict)])])
 
 
 def _context(spec: LoadedSpec, patch: Patch) -> NodeContext:
