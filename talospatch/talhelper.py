@@ -16,9 +16,10 @@ Its header says so in ``MARKER`` and shows the talconfig.yaml lines (``talconfig
 Reading (``readable``): a file is one for talhelper when its header holds ``MARKER`` or a
 line that is not a comment holds ``$$``. talospatch then reads it as talhelper passes it to
 Talos, for the substitutions talospatch writes: ``$$`` is ``$`` and ``{{"{{"}}`` is ``{{``.
-Any other substitution (a variable, a template action) depends on talhelper's environment:
-the file is refused, one line naming it, and ``talhelper genconfig``'s output is what to
-check instead. Any other file is read as it is (for talosctl).
+Other variables (``${CLUSTER_SUBNET}``) depend on talhelper's environment and stay as they
+are (``check`` names them as placeholders); ``$patch`` there is the tombstone talhelper
+cannot read (a variable named ``patch``), and a Go template action is talhelper's to
+render: the file is refused, one line naming the place. Any other file is read as it is.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ TEMPLATE_BRACES = '{{"{{"}}'  # a Go template action that prints "{{"
 # talconfig.yaml's node groups (pkg/config/config.go: controlPlane, worker).
 GROUPS = {"controlplane": "controlPlane", "worker": "worker"}
 
-# What envsubst takes for a variable after "$": a name character or "{" (parse/lex.go,
-# lexText and isAlphaNumeric). "$_" alone is text.
-_SUBSTITUTION = re.compile(r"\$(?:\{|(?!_(?![\w]))\w)")
+# The variable ``patch`` as envsubst reads it (a8m/envsubst parse/lex.go: a name runs over
+# letters, digits and "_"): ``$patch`` or ``${patch...}``.
+_TOMBSTONE = re.compile(r"\$\{?patch(?!\w)")
 
 
 def check_tool(value: str, label: str) -> str:
@@ -65,6 +66,9 @@ def is_for_talhelper(text: str) -> bool:
 
 
 def _unescape(line: str, where: str, number: int) -> str:
+    if "$" not in line and "{{" not in line:
+        return line
+    data = not _comment(line)  # talhelper drops comments before envsubst: only $$ and {{ there
     out: list[str] = []
     index = 0
     while index < len(line):
@@ -74,19 +78,16 @@ def _unescape(line: str, where: str, number: int) -> str:
         elif line.startswith("$$", index):
             out.append("$")
             index += 2
-        elif not _comment(line) and line.startswith("{{", index):
+        elif data and line.startswith("{{", index):
             action = line[index:].split("}}")[0] + "}}"
             raise BadInput(
                 f"{where}:{number}: {action} is a Go template action for talhelper; talhelper renders it, "
                 "talospatch does not: check the config talhelper genconfig writes"
             )
-        elif not _comment(line) and (found := _SUBSTITUTION.match(line, index)):
-            variable = re.match(r"\$(\{[^}]*\}?|\w+)", line[index:])
-            name = variable.group(0) if variable else found.group(0)
+        elif data and _TOMBSTONE.match(line, index):
             raise BadInput(
-                f"{where}:{number}: {name} is an environment variable for talhelper (this file doubles "
-                "its dollar signs, as talhelper needs); write $$ for a literal $, or check the config "
-                "talhelper genconfig writes"
+                f"{where}:{number}: talhelper reads $patch as an environment variable (this file doubles its "
+                "dollar signs elsewhere, as talhelper needs): write $$patch: delete"
             )
         else:
             out.append(line[index])
