@@ -89,7 +89,7 @@ def check(
     from talospatch.checks.lint import registry
     from talospatch.checks.lint.engine import check_merged, check_text, exit_code, lint_options
     from talospatch.cli.params import LABELS
-    from talospatch.talos.patchfiles import read_text, source_name
+    from talospatch.talos.patchfiles import read_patch, source_name
 
     if list_rules:
         if output_format not in RULE_FORMATS:
@@ -119,7 +119,7 @@ def check(
         labels=LABELS,
         ignore=ignored,
     )
-    texts = [(path, read_text(path)) for path in files]
+    texts = [(path, read_patch(path)) for path in files]
     named = [(source_name(path), text) for path, text in texts]
     if merge:
         findings = check_merged(named, options)

@@ -21,6 +21,7 @@ from talospatch.generate.roles import addon_applies
 from talospatch.spec.errors import error_line, key_path
 from talospatch.spec.model import DEFAULT_ROLES, EXPORT_OPTIONS, EXTRA_RULES, ClusterSpec, ExportSpec, Settings
 from talospatch.spec.roles import RoleRequest, role_request
+from talospatch.talhelper import TALOSCTL
 from talospatch.yamlio import Marked, load_marked
 
 
@@ -38,6 +39,10 @@ class LoadedSpec:
     @property
     def output_dir(self) -> Path:
         return self.folder / self.spec.output
+
+    @property
+    def tool(self) -> str:
+        return self.spec.tool or TALOSCTL
 
     @property
     def roles(self) -> list[str]:

@@ -33,6 +33,7 @@ from talospatch.errors import BadInput
 from talospatch.generate.expand import GROUP_FIELDS
 from talospatch.generate.options import GEN_FIELDS, TALOS_VERSION_HELP
 from talospatch.generate.profiles import RULE_SCHEMA, ProfileRule
+from talospatch.talhelper import TOOLS, check_tool
 from talospatch.talos.addresses import parse_address, parse_network
 from talospatch.talos.versions import parse_talos_version
 
@@ -74,6 +75,13 @@ Address = Annotated[
 
 # A rule in the profile format, checked as a profile file's rules are.
 Rule = Annotated[ProfileRule, PlainValidator(ProfileRule.from_data), WithJsonSchema(RULE_SCHEMA)]
+
+
+Tool = Annotated[
+    str,
+    _checked(lambda v: check_tool(v, "")),
+    WithJsonSchema({"type": "string", "enum": list(TOOLS)}),
+]
 
 
 TalosRelease = Annotated[
@@ -222,6 +230,12 @@ class ClusterSpec(Settings):
     )
     output: str = Field(
         DEFAULT_OUTPUT, description="Folder of the patches (one ROLE.yaml per role), relative to the spec."
+    )
+    tool: Tool | None = Field(
+        None,
+        alias="for",
+        description="The tool that reads the patches: talosctl (default) or talhelper (every $ doubled for its "
+        "envsubst; each header shows the talconfig.yaml lines).",
     )
     talos_version: TalosRelease | None = Field(
         None, description=f"The Talos release the nodes run: {TALOS_VERSION_HELP}"

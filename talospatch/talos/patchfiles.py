@@ -1,6 +1,8 @@
 """Read Talos patch files (``-`` is standard input) into the firewall they configure.
 
-A file may also be a whole machine config or ``talosctl get machineconfig -o yaml`` output.
+A file may also be a whole machine config or ``talosctl get machineconfig -o yaml`` output,
+or a patch written for talhelper (``$$patch``), read as talhelper passes it to Talos
+(``talospatch.talhelper.readable``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from talospatch.errors import BadInput
+from talospatch.talhelper import readable
 from talospatch.talos.documents import Firewall, apply_patches
 from talospatch.talos.machineconfig import config_documents, is_resource
 from talospatch.yamlio import load_all
@@ -32,12 +35,17 @@ def read_text(path: str) -> str:
         raise BadInput(f"{path}: cannot read: {exc}") from None
 
 
+def read_patch(path: str) -> str:
+    """A patch file's text as talosctl reads it (a file for talhelper with its escapes undone)."""
+    return readable(read_text(path), source_name(path))
+
+
 def read_patches(paths: Sequence[str]) -> list[tuple[str, list[Mapping[str, Any]]]]:
     """Each file's mapping documents (a ``talosctl get machineconfig`` resource gives its spec's)."""
     patches: list[tuple[str, list[Mapping[str, Any]]]] = []
     for path in paths:
         where = source_name(path)
-        text = read_text(path)
+        text = read_patch(path)
         documents = load_all(text, where)
         if any(is_resource(d) for d in documents):  # talosctl get machineconfig -o yaml
             documents = [doc for _, doc in config_documents(text, where)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from talospatch.nft.compile import NodeContext
 from talospatch.spec.load import LoadedSpec, load_spec
 from talospatch.spec.nodes import node_requests, node_warnings, nodes_folder
 from talospatch.spec.roles import RoleRequest
+from talospatch.talhelper import readable, talconfig_path
 from talospatch.talos.addresses import parse_network
 from talospatch.talos.documents import Firewall, apply_patches
 from talospatch.workflows.patch import Patch, make_patch
@@ -89,6 +91,9 @@ class SpecBuild:
     lockouts: list[str] = field(default_factory=list)
     exports: list[ExportBuild] = field(default_factory=list)
     node_extra: list[Path] = field(default_factory=list)  # .yaml files in out/nodes/ that no node produces
+
+
+NOTHING = Previous("", 0, {}, {})  # the previous file of a file not built yet
 
 
 def _read(path: Path) -> str | None:
@@ -159,7 +164,8 @@ def _patch_file(
 ) -> RoleFile:
     """One patch of the spec over the file it replaces, so removed rules keep their delete documents."""
     old = _read(target)
-    previous = parse_previous(old, str(target)) if old is not None else Previous("", 0, {}, {})
+    # A file for talhelper is compared, and its tombstones kept, as talosctl reads it.
+    previous = parse_previous(readable(old, str(target)), str(target)) if old is not None else NOTHING
     patch = make_patch(
         request.options,
         lambda opts: f"{command} (Talos {opts.talos_version})" + (f", node {node}" if node is not None else ""),
@@ -168,6 +174,8 @@ def _patch_file(
         previous=previous,
         keep_tombstones=spec.spec.keep_tombstones,
         prune_label=request.prune_from,
+        tool=spec.tool,
+        path=talconfig_path(os.path.relpath(target, spec.folder)),
     )
     return RoleFile(role, target, patch, old, node)
 
@@ -248,7 +256,8 @@ def node_extra_reason(result: SpecBuild) -> str:
 
 
 def _firewall(text: str, where: str) -> Firewall:
-    return apply_patches([(where, [d for d in load_all(text, where) if isinstance(d, dict)])])
+    documents = load_all(readable(text, where), where)
+    return apply_patches([(where, [d for d in documents if isinstance(d, dict)])])
 
 
 def _context(spec: LoadedSpec, patch: Patch) -> NodeContext:

@@ -20,6 +20,7 @@ from talospatch.generate.profiles import Catalog
 from talospatch.generate.removal import Previous, RemovalPlan, Tombstone, read_node_documents, rule_names
 from talospatch.generate.render import render, tombstone
 from talospatch.nft.compile import NodeContext
+from talospatch.talhelper import TALHELPER, TALOSCTL, escape, readable
 from talospatch.talos.documents import apply_patches
 from talospatch.yamlio import load_all
 
@@ -45,6 +46,8 @@ def make_patch(
     previous: Previous | None = None,
     keep_tombstones: int | None = None,
     prune_label: str | None = None,
+    tool: str = TALOSCTL,
+    path: str | None = None,
 ) -> Patch:
     """Expand ``opts``, guard the lockout ports, render and validate the patch.
 
@@ -53,7 +56,10 @@ def make_patch(
     what that file deleted or held and the new set lacks, and carries a generation: the
     previous one when the text is unchanged, else one more. ``keep_tombstones`` bounds how
     many generations a deletion stays (default: until the rule returns). ``prune_label``
-    names the node config in comments (default: ``opts.prune_from``).
+    names the node config in comments (default: ``opts.prune_from``). For ``tool``
+    talhelper the text is escaped for talhelper's envsubst (``talospatch.talhelper``) and its
+    header shows the talconfig.yaml lines for ``path``; ``previous.text`` is then compared as
+    talosctl would read it.
     """
     generated = expand(opts, catalog, labels)
     context = NodeContext(pod_subnets=generated.pod_subnets)
@@ -80,7 +86,7 @@ def make_patch(
     line = command(generated.options)
     # The documents render once; only the header's generation and the tombstones vary.
     placeholder = "\0talospatch-header\0"
-    body = render(generated, placeholder)
+    body = render(generated, placeholder, tool, path)
 
     def text_of(generation: int | None) -> tuple[str, list[Tombstone]]:
         stones = plan.tombstones(generation)
@@ -100,4 +106,9 @@ def make_patch(
         applied = apply_patches([(opts.prune_from or "", node_documents), ("output", documents)])
         if {r.name for r in applied.rules} != set(plan.generated):
             raise TalospatchError("the patch over the node's config does not leave exactly the generated rules")
+    if tool == TALHELPER:
+        escaped = escape(text)
+        if readable(escaped, "output") != text:
+            raise TalospatchError("the patch for talhelper does not read back as the patch for talosctl")
+        text = escaped
     return Patch(generated, (), text, tuple(tombstones), generation)
