@@ -41,5 +41,27 @@ CONTROLPLANE_OPTIONS = [
 ]
 WORKER_OPTIONS = [*WORKER, "--cni", "cilium", "--tunnel", "geneve", "--admin", f"{ADMIN}/32"]
 
+# The reference cluster as a spec (``talospatch.yaml``), with the lockout guard's address.
+REFERENCE_SPEC = """\
+cni: cilium
+tunnel: geneve
+subnets: [192.168.30.0/24]
+controlplane: [192.168.30.11, 192.168.30.12, 192.168.30.13]
+admins: [196.45.28.20/32]
+from: [196.45.28.20]
+"""
+
 # query's arguments for a question every reference patch answers "allowed".
 QUERY_OK = ["--from", ADMIN, "--port", "50000/tcp"]
+
+# A spec's nodes: a control plane and a worker of the reference cluster. Keys appended to it
+# are the worker's (w1), the last node.
+SPEC_NODES = """\
+nodes:
+    - name: cp1
+      role: controlplane
+      address: 192.168.30.11
+    - name: w1
+      role: worker
+      address: 192.168.30.21
+"""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from talospatch.cli.params import LABELS, command_line
-from talospatch.export import Cluster, build_cluster
+from talospatch.export.cluster import Cluster, build_cluster
 from talospatch.generate.options import GenOptions
 from testing.pvefw import Config, resolve
 
@@ -134,6 +134,47 @@ def pve_allows(cluster: Config, vm: Config) -> list[Allow]:
             sources = None if grule.source is None else tuple(resolve(cluster, grule.source))
             allows.append(Allow(grule.proto, ports, sources, grule.comment or ""))
     return allows
+
+
+# The reference cluster: 192.168.30.0/24, control planes .11-.13, one admin, Cilium with Geneve.
+REFERENCE = GenOptions(
+    subnets=("192.168.30.0/24",),
+    cni="cilium",
+    tunnel="geneve",
+    controlplane=("192.168.30.11", "192.168.30.12", "192.168.30.13"),
+    admins=("196.45.28.20/32",),
+)
+
+
+def reference(**changes: Any) -> GenOptions:
+    """The reference cluster with ``changes``."""
+    return REFERENCE._replace(**changes)
+
+
+# Clusters the Proxmox tests read back: the reference, one with every group and family, one without admins.
+PVE_CLUSTERS = {
+    "reference": REFERENCE,
+    "dualstack-everything": GenOptions(
+        subnets=("192.168.30.0/24", "fd00:30::/64"),
+        controlplane=("192.168.30.11", "fd00:30::11"),
+        workers=("192.168.30.21", "fd00:30::21"),
+        admins=("196.45.28.20/32", "2001:db8:45::/48"),
+        pod_subnets=("10.244.0.0/16", "fd00:244::/56"),
+        addons=(
+            "cilium-wireguard",
+            "etcd-metrics",
+            "hubble",
+            "ingress-http",
+            "kubespan",
+            "metallb",
+            "node-exporter",
+            "trust-nodes",
+        ),
+        nodeport=True,
+        nodeport_from=("203.0.113.0/24", "2001:db8:51::/48"),
+    ),
+    "calico-no-admin": GenOptions(subnets=("192.168.30.0/24",), cni="calico"),
+}
 
 
 def build_cluster_cli(opts: GenOptions) -> Cluster:

@@ -2,7 +2,7 @@
 
 ``run`` calls ``main`` inside ``pytest.raises(SystemExit)`` and keeps the exit code, stdout
 and stderr apart; ``error_message`` and ``ok`` check the output contract (one error line,
-no traceback, nothing on stdout; or exit 0 with only warnings and notes on stderr).
+no traceback, nothing on stdout; or exit 0 with only warnings on stderr).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from talospatch.cli import main
 
 ERROR = "talospatch: error: "
 WARNING = "talospatch: warning: "
-NOTE = "talospatch: note: "
 
 
 @dataclass(frozen=True)
@@ -42,11 +41,6 @@ class Result:
     @property
     def warnings(self) -> list[str]:
         return [line.removeprefix(WARNING) for line in self.err_lines if line.startswith(WARNING)]
-
-    @property
-    def notes(self) -> list[str]:
-        """Where the context came from (``talospatch: note:`` lines), in order."""
-        return [line.removeprefix(NOTE) for line in self.err_lines if line.startswith(NOTE)]
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> Result:
@@ -77,7 +71,7 @@ def error_message(result: Result, code: int = 3) -> str:
 def ok(result: Result) -> Result:
     assert result.code == 0, result.err
     assert "Traceback" not in result.err
-    assert all(line.startswith((WARNING, NOTE)) for line in result.err_lines), result.err
+    assert all(line.startswith(WARNING) for line in result.err_lines), result.err
     return result
 
 

@@ -168,3 +168,41 @@ def test_every_docs_page_is_linked_from_the_readme() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for page in PAGES[1:]:
         assert f"({_page_name(page)})" in readme, f"README.md does not link {_page_name(page)}"
+
+
+def _command_names() -> list[str]:
+    """Every command of the CLI's table, and the subcommands of a group (``profiles list``)."""
+    import importlib
+
+    import typer
+    from typer.core import TyperGroup
+
+    from talospatch.cli.app import COMMANDS as TABLE
+
+    names = []
+    for name, entry in TABLE.items():
+        names.append(name)
+        command = typer.main.get_command(importlib.import_module(f"talospatch.cli.{entry.module}").app)
+        if isinstance(command, TyperGroup):
+            names += [f"{name} {sub}" for sub in command.commands]
+    return names
+
+
+def documented(command: str, pages: list[Path] = PAGES) -> list[str]:
+    """The pages that show ``talospatch COMMAND`` (then a space, a backtick or the line's end)."""
+    shown = re.compile(rf"\btalospatch {re.escape(command)}(?=[\s`]|$)", flags=re.M)
+    return [_page_name(page) for page in pages if shown.search(page.read_text(encoding="utf-8"))]
+
+
+@pytest.mark.parametrize("command", _command_names())
+def test_every_command_is_documented(command: str) -> None:
+    assert documented(command), f"no page of README.md or docs/*.md shows `talospatch {command}`"
+
+
+def test_documented_needs_the_whole_command_name() -> None:
+    # The control: a name no page shows, and a prefix of a shown one, are not documented.
+    assert documented("gen")
+    assert documented("profiles which")
+    assert documented("frobnicate") == []
+    assert documented("profile") == []
+    assert documented("ge") == []

@@ -215,14 +215,14 @@ resource "aws_vpc_security_group_ingress_rule" "controlplane_cni_geneve_from_wor
 # Egress: allow all, as the seed does (Terraform removes AWS's default rule)
 resource "aws_vpc_security_group_egress_rule" "controlplane_all_ipv4" {
   security_group_id = aws_security_group.controlplane.id
-  description       = "All outbound; the nodes need 443/tcp (container image pulls (ghcr.io, docker.io, quay.io), Talos installer images and cluster discovery), 123/udp (NTP time synchronisation)"
+  description       = "All outbound; the nodes need 443/tcp (container image pulls (ghcr.io, docker.io, quay.io), Talos installer images and cluster discovery), 123/udp (NTP time synchronisation), 4460/tcp (NTS key exchange (Talos v1.14+ default time sync))"
   ip_protocol       = "-1"
   cidr_ipv4         = "0.0.0.0/0"
 }
 
 resource "aws_vpc_security_group_egress_rule" "controlplane_all_ipv6" {
   security_group_id = aws_security_group.controlplane.id
-  description       = "All outbound; the nodes need 443/tcp (container image pulls (ghcr.io, docker.io, quay.io), Talos installer images and cluster discovery), 123/udp (NTP time synchronisation)"
+  description       = "All outbound; the nodes need 443/tcp (container image pulls (ghcr.io, docker.io, quay.io), Talos installer images and cluster discovery), 123/udp (NTP time synchronisation), 4460/tcp (NTS key exchange (Talos v1.14+ default time sync))"
   ip_protocol       = "-1"
   cidr_ipv6         = "::/0"
 }
@@ -333,14 +333,14 @@ resource "aws_vpc_security_group_ingress_rule" "worker_cni_geneve_from_worker_sg
 # Egress: allow all, as the seed does (Terraform removes AWS's default rule)
 resource "aws_vpc_security_group_egress_rule" "worker_all_ipv4" {
   security_group_id = aws_security_group.worker.id
-  description       = "All outbound; the nodes need 443/tcp (container image pulls (ghcr.io, docker.io, quay.io), Talos installer images and cluster discovery), 123/udp (NTP time synchronisation)"
+  description       = "All outbound; the nodes need 443/tcp (container image pulls (ghcr.io, docker.io, quay.io), Talos installer images and cluster discovery), 123/udp (NTP time synchronisation), 4460/tcp (NTS key exchange (Talos v1.14+ default time sync))"
   ip_protocol       = "-1"
   cidr_ipv4         = "0.0.0.0/0"
 }
 
 resource "aws_vpc_security_group_egress_rule" "worker_all_ipv6" {
   security_group_id = aws_security_group.worker.id
-  description       = "All outbound; the nodes need 443/tcp (container image pulls (ghcr.io, docker.io, quay.io), Talos installer images and cluster discovery), 123/udp (NTP time synchronisation)"
+  description       = "All outbound; the nodes need 443/tcp (container image pulls (ghcr.io, docker.io, quay.io), Talos installer images and cluster discovery), 123/udp (NTP time synchronisation), 4460/tcp (NTS key exchange (Talos v1.14+ default time sync))"
   ip_protocol       = "-1"
   cidr_ipv6         = "::/0"
 }

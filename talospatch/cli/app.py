@@ -1,4 +1,4 @@
-"""The typer application, the table of its commands, and the one way commands warn (and note).
+"""The typer application, the table of its commands, and the one way commands warn.
 
 The root command loads its commands lazily (click's "lazily loading subcommands" pattern):
 each command lives in its own module here, with a ``typer.Typer`` of its own named ``app``,
@@ -9,19 +9,18 @@ read ``COMMANDS`` alone, and ``talospatch gen`` builds gen's options only, not e
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
-from collections.abc import Iterator, MutableMapping
-from typing import Annotated, Any
+from collections.abc import Iterator, MutableMapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Annotated, Any, Protocol
 
 import typer
 
-# typer vendors click from 0.26 on; the pin in pyproject.toml keeps these imports valid.
-from typer._click.core import Command as ClickCommand
-from typer._click.core import Context
-from typer._click.formatting import HelpFormatter
-from typer._click.shell_completion import CompletionItem
-from typer.core import TyperGroup
+# typer's own names only: ``typer``, ``typer.main.get_command`` and the ``typer.core`` classes
+# the root builds on (tests/cli/test_imports.py keeps typer's private modules and click out).
+from typer.core import TyperCommand, TyperGroup
 
 from talospatch import __version__
 
@@ -49,6 +48,7 @@ COMMANDS: dict[str, Command] = {
     "export": Command("export", "Write the same rules for AWS, Proxmox, pfSense or OPNsense."),
     "init": Command("init", "Print a cluster spec (talospatch.yaml) from gen's options."),
     "build": Command("build", "Write each cluster spec's patches into its output folder."),
+    "plan": Command("plan", "The steps that apply each node's patch: try, check, confirm."),
     "profiles": Command("profiles", "List the built-in and custom profiles, show one, or find a port."),
 }
 
@@ -65,21 +65,47 @@ def command_app(name: str) -> typer.Typer:
     )
 
 
-class _Commands(MutableMapping[str, ClickCommand]):
+# typer names no public type for the click objects its hooks pass (a command, the context, a
+# completion item): the root's overrides take them as ``Any``, and name what they use of the
+# help formatter.
+ClickObject = Any
+
+
+class _Formatter(Protocol):
+    def section(self, name: str) -> AbstractContextManager[None]: ...
+
+    def write_dl(self, rows: Sequence[tuple[str, str]]) -> None: ...
+
+
+class _Commands(MutableMapping[str, ClickObject]):
     """The root's commands by name, every name of ``COMMANDS`` from the start (for typo
-    suggestions): a command is built from its module when it is first looked up."""
+    suggestions): a command is built from its module when it is first looked up. While
+    ``summaries()`` holds, a command not built yet is looked up as a stand-in that carries
+    its name and summary only."""
 
     def __init__(self) -> None:
-        self._built: dict[str, ClickCommand] = {}
+        self._built: dict[str, ClickObject] = {}
+        self._summaries = False
 
-    def __getitem__(self, name: str) -> ClickCommand:
-        if name not in self._built:
-            if name not in COMMANDS:
-                raise KeyError(name)
-            command = typer.main.get_command(importlib.import_module(f"talospatch.cli.{COMMANDS[name].module}").app)
-            command.short_help = COMMANDS[name].summary
-            self._built[name] = command
-        return self._built[name]
+    @contextlib.contextmanager
+    def summaries(self) -> Iterator[None]:
+        self._summaries = True
+        try:
+            yield
+        finally:
+            self._summaries = False
+
+    def __getitem__(self, name: str) -> ClickObject:
+        if name in self._built:
+            return self._built[name]
+        if name not in COMMANDS:
+            raise KeyError(name)
+        if self._summaries:
+            return TyperCommand(name, short_help=COMMANDS[name].summary, add_help_option=False)
+        command = typer.main.get_command(importlib.import_module(f"talospatch.cli.{COMMANDS[name].module}").app)
+        command.short_help = COMMANDS[name].summary
+        self._built[name] = command
+        return command
 
     def __contains__(self, name: object) -> bool:
         return name in COMMANDS or name in self._built
@@ -90,7 +116,7 @@ class _Commands(MutableMapping[str, ClickCommand]):
     def __len__(self) -> int:
         return len({**dict.fromkeys(COMMANDS), **self._built})
 
-    def __setitem__(self, name: str, command: ClickCommand) -> None:
+    def __setitem__(self, name: str, command: ClickObject) -> None:
         self._built[name] = command
 
     def __delitem__(self, name: str) -> None:
@@ -103,20 +129,21 @@ class _LazyRoot(TyperGroup):
 
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
-        self.commands = _Commands()
+        self.lazy = _Commands()
+        self.commands = self.lazy
 
-    def list_commands(self, ctx: Context) -> list[str]:
+    def list_commands(self, ctx: object) -> list[str]:
         return list(self.commands)
 
-    def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
+    def format_commands(self, ctx: object, formatter: _Formatter) -> None:
         with formatter.section("Commands"):
             formatter.write_dl([(name, command.summary) for name, command in COMMANDS.items()])
 
-    def shell_complete(self, ctx: Context, incomplete: str) -> list[CompletionItem]:
-        """Command names from the table, then the root's own options (what TyperGroup's
-        version gives, without building every command for its summary)."""
-        names = [CompletionItem(name, help=c.summary) for name, c in COMMANDS.items() if name.startswith(incomplete)]
-        return names + super(TyperGroup, self).shell_complete(ctx, incomplete)
+    def shell_complete(self, ctx: ClickObject, incomplete: str) -> list[ClickObject]:
+        """typer's completion (command names, then the root's own options) over the
+        summaries, so completing a name builds no command."""
+        with self.lazy.summaries():
+            return super().shell_complete(ctx, incomplete)
 
 
 app = typer.Typer(
@@ -132,11 +159,6 @@ app = typer.Typer(
 
 def warn(message: str) -> None:
     sys.stderr.write(f"talospatch: warning: {message}\n")
-
-
-def note(message: str) -> None:
-    """Information beside the result (where a value came from), on stderr as warnings are."""
-    sys.stderr.write(f"talospatch: note: {message}\n")
 
 
 def _version(value: bool) -> None:

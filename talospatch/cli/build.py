@@ -7,10 +7,9 @@ from typing import Annotated
 
 import typer
 
-from talospatch.cli.app import command_app, note, warn
+from talospatch.cli.app import command_app, warn
 from talospatch.errors import CheckFailed, TalospatchError
-
-SPEC_FILE = "talospatch.yaml"  # talospatch.spec.model.SPEC_FILE, without importing pydantic at start-up
+from talospatch.registry import SPEC_FILE
 
 Specs = Annotated[
     list[str] | None,
@@ -44,8 +43,6 @@ def build(specs: Specs = None, check: Check = False) -> None:
                 raise
             failures.append(exc)
             continue
-        for message in result.notes:
-            note(message)
         for message in result.warnings:
             warn(message)
         if result.lockouts:
@@ -60,6 +57,11 @@ def build(specs: Specs = None, check: Check = False) -> None:
             sys.stdout.write(f"{line}\n")
         for extra in result.extra:
             warn(f"{extra}: no role of {path} produces it; delete it (build --check fails while it is there)")
+        if result.node_extra:
+            from talospatch.workflows.build import node_extra_reason
+
+            for extra in result.node_extra:
+                warn(f"{extra}: {node_extra_reason(result)}; delete it (build --check fails while it is there)")
         for built in result.exports:
             for extra in built.extra:
                 warn(

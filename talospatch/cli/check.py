@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from talospatch.cli.app import command_app
-from talospatch.cli.node import NoHostDns, NoKubeProxy, ServiceSubnet
 from talospatch.cli.params import gen_flag
 from talospatch.errors import BadInput
 
@@ -16,10 +15,11 @@ FORMATS = ("text", "json")
 RULE_FORMATS = (*FORMATS, "markdown")
 IGNORE_ENV = "TALOSPATCH_CHECK_IGNORE"
 
+FILES_METAVAR = "FILE..."
 Files = Annotated[
     list[str] | None,
     typer.Argument(
-        metavar="FILE...",
+        metavar=FILES_METAVAR,
         help="Patch files, machine configs or talosctl get machineconfig -o yaml output ('-' reads stdin); "
         "required unless --list-rules.",
         show_default=False,
@@ -61,23 +61,6 @@ def check(
             "they make together (default: each file is a node of its own).",
         ),
     ] = False,
-    pod_subnets: Annotated[
-        Repeated,
-        gen_flag(
-            "pod_subnets", "Pod subnet, CIDR (repeatable; default: what a machine config says, else 10.244.0.0/16)."
-        ),
-    ] = None,
-    service_subnet: ServiceSubnet = None,
-    no_host_dns: NoHostDns = False,
-    no_kube_proxy: NoKubeProxy = False,
-    converged: Annotated[
-        bool,
-        gen_flag(
-            "converged",
-            "The node is a control plane that runs workloads: NodePorts and worker add-ons must be allowed "
-            "(default: what its machine config says).",
-        ),
-    ] = False,
     profiles_dir: Annotated[str | None, gen_flag("profiles_dir")] = None,
     talos_version: Annotated[
         str | None,
@@ -104,10 +87,9 @@ def check(
     import os
 
     from talospatch.checks.lint import registry
-    from talospatch.checks.lint.engine import exit_code, lint_merged, lint_options, lint_text
-    from talospatch.cli.app import note
+    from talospatch.checks.lint.engine import check_merged, check_text, exit_code, lint_options
     from talospatch.cli.params import LABELS
-    from talospatch.talos.patchfiles import read_text, source_name
+    from talospatch.talos.patchfiles import read_patch, source_name
 
     if list_rules:
         if output_format not in RULE_FORMATS:
@@ -118,9 +100,8 @@ def check(
         also = " (markdown is for --list-rules)" if output_format in RULE_FORMATS else ""
         raise BadInput(f"--format {output_format!r} is not a format; valid: {', '.join(FORMATS)}{also}")
     if not files:
-        from typer._click.exceptions import MissingParameter  # typer has no name of its own for it
-
-        raise MissingParameter(ctx=ctx, param=next(p for p in ctx.command.params if p.name == "files"))
+        # The usage error typer gives a missing required argument (exit 2, usage on stderr).
+        ctx.fail(f"Missing argument '{FILES_METAVAR}'.")
     if files.count("-") > 1:
         raise BadInput("'-' (standard input) can be given once")
     from_env = [code.strip() for code in os.environ.get(IGNORE_ENV, "").split(",") if code.strip()]
@@ -137,18 +118,13 @@ def check(
         talos_version=talos_version,
         labels=LABELS,
         ignore=ignored,
-        pod_subnets=tuple(pod_subnets or ()),
-        service_subnets=tuple(service_subnet or ()),
-        no_host_dns=no_host_dns,
-        no_kube_proxy=no_kube_proxy,
-        converged=converged,
     )
-    texts = [(path, read_text(path)) for path in files]
+    texts = [(path, read_patch(path)) for path in files]
     named = [(source_name(path), text) for path, text in texts]
-    reports = [lint_merged(named, options)] if merge else [lint_text(text, path, options) for path, text in named]
-    for message in dict.fromkeys(n for report in reports for n in report.notes):
-        note(message)
-    findings = [f for report in reports for f in report.findings]
+    if merge:
+        findings = check_merged(named, options)
+    else:
+        findings = [f for path, text in named for f in check_text(text, path, options)]
     if output_format == "json":
         document = {"files": len(files), "findings": [f.to_json() for f in findings]}
         sys.stdout.write(json.dumps(document, indent=2) + "\n")

@@ -7,27 +7,25 @@ cluster spec (``--spec FILE``, default ``./talospatch.yaml``), as ``build`` read
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from talospatch import registry
 from talospatch.cli.app import command_app, warn
 from talospatch.cli.params import GEN_OPTIONS, LABELS, command_line, gen_options
 from talospatch.errors import BadInput
 from talospatch.generate.options import GenOptions
+from talospatch.registry import SPEC_FILE
 
 if TYPE_CHECKING:  # not imported at start-up (pydantic)
-    pass
-
-ROUTED = ("pfsense", "opnsense")
-SPEC_FILE = "talospatch.yaml"  # talospatch.spec.model.SPEC_FILE, without importing pydantic at start-up
+    from talospatch.export.cluster import Cluster
 
 Target = Annotated[
     str,
-    typer.Argument(
-        metavar="TARGET", help="aws-terraform, proxmox, proxmox-terraform, pfsense or opnsense (see the README)."
-    ),
+    typer.Argument(metavar="TARGET", help=f"{registry.names_text()} (see the README)."),
 ]
 OutputDir = Annotated[
     str | None,
@@ -95,76 +93,48 @@ def export(
 ) -> None:
     """Write another firewall (AWS security groups, Proxmox, pfSense, OPNsense) from the same profiles."""
     from talospatch import output
-    from talospatch.export import TARGETS
-    from talospatch.export.fromspec import ClusterRequest, Router, cluster_request, render
-    from talospatch.spec.model import load_spec
+    from talospatch.export import target_module
     from talospatch.talos.patchfiles import read_text
 
     given = [option.flag for option in GEN_OPTIONS if getattr(opts, option.field)]
     if spec is not None and given:
         raise BadInput(f"give --spec {spec} or the cluster's options ({given[0]} ...), not both")
-
-    routed_given = [
-        flag
-        for flag, value in (
-            ("--cluster-interface", cluster_interface),
-            ("--from-interface", from_interface),
-            ("--ntp-server", ntp_server),
-        )
-        if value
-    ]
-    if routed_given and target not in ROUTED:
-        raise BadInput(f"{routed_given[0]} applies to the pfsense and opnsense targets only")
-    if merge_into is not None and target != "pfsense":
-        raise BadInput("--merge-into applies to the pfsense target only")
-    if current_rules is not None and target != "opnsense":
-        raise BadInput("--current-rules applies to the opnsense target only")
-    single = merge_into is not None or (target in TARGETS and TARGETS[target].single_file)
-    if target in TARGETS and output_dir is None and not single:
+    for field, flag, present in (
+        ("cluster_interface", "--cluster-interface", bool(cluster_interface)),
+        ("from_interfaces", "--from-interface", bool(from_interface)),
+        ("ntp_servers", "--ntp-server", bool(ntp_server)),
+        ("merge_into", "--merge-into", merge_into is not None),
+        ("current_rules", "--current-rules", current_rules is not None),
+    ):
+        if present and not registry.takes(target, field):
+            raise BadInput(f"{flag} applies to {registry.only(field)}")
+    known = target in registry.NAMES
+    # A merge's result is the one file it merged into.
+    single = merge_into is not None or (known and registry.target(target).single_file)
+    if known and output_dir is None and not single:
         raise typer.BadParameter(f"{target} writes several files: give --output-dir DIR", param_hint="--output-dir")
 
-    where = ""  # the spec, in messages about the cluster
-    if given:
-        request = ClusterRequest(opts, LABELS, None, None, command_line)
-    else:
-        path = spec if spec is not None else SPEC_FILE
-        if spec is None and not Path(path).exists():
-            raise BadInput(
-                f"{path}: no such file; give --spec FILE (a cluster spec) or the cluster's options (--subnet CIDR ...)"
-            )
-        request = cluster_request(load_spec(path))
-        where = f"{path}: "
-
+    cluster = _cluster_source(opts, spec, bool(given))
+    where = "" if given else f"{spec if spec is not None else SPEC_FILE}: "  # the spec, in messages about the cluster
     backup = None
     if merge_into is not None:
         try:
             backup = Path(merge_into).read_bytes()
         except OSError as exc:
             raise BadInput(f"--merge-into {merge_into}: cannot read: {exc.strerror}") from None
-    router = Router(
+    options = registry.ExportOptions(
         cluster_interface or "opt1",
         tuple(from_interface or ("lan",)),
         tuple(ntp_server or ()),
+        backup,
+        str(merge_into),
         None if current_rules is None else read_text(current_rules),
         current_rules or "",
     )
     try:
-        if backup is not None:
-            from talospatch.export import pfsense
-
-            result = pfsense.merge(
-                backup,
-                request.options,
-                backup_name=str(merge_into),
-                cluster_interface=router.cluster_interface,
-                from_interfaces=router.from_interfaces,
-                ntp_servers=router.ntp_servers,
-                catalog=request.catalog,
-                labels=request.labels,
-                per_role=request.roles,
-            )
-        else:
-            result = render(request, target, router)
+        module = target_module(target)
+        registry.interfaces(options)  # bad option values before the cluster's errors
+        result = module.render(cluster(), options)
     except BadInput as exc:
         raise BadInput(f"{where}{exc}") from None
     for message in result.warnings:
@@ -181,3 +151,21 @@ def export(
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in result.files.items():
         output.write_atomic(str(folder / name), text, "--output-dir")
+
+
+def _cluster_source(opts: GenOptions, spec: str | None, given: bool) -> Callable[[], Cluster]:
+    """How to build the cluster: from gen's options when any is given, else from the spec (read and
+    checked now, so its errors come first; every role is expanded when the target renders)."""
+    from talospatch.export.cluster import build_cluster
+    from talospatch.export.fromspec import cluster_request, spec_cluster
+    from talospatch.spec.load import load_spec
+
+    if given:
+        return lambda: build_cluster(opts, labels=LABELS, command=command_line)
+    path = spec if spec is not None else SPEC_FILE
+    if spec is None and not Path(path).exists():
+        raise BadInput(
+            f"{path}: no such file; give --spec FILE (a cluster spec) or the cluster's options (--subnet CIDR ...)"
+        )
+    request = cluster_request(load_spec(path))
+    return lambda: spec_cluster(request)

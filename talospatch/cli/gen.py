@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from talospatch.cli.app import command_app, note, warn
+from talospatch.cli.app import command_app, warn
 from talospatch.cli.params import LABELS, command_line, gen_options
 from talospatch.errors import CheckFailed
 from talospatch.generate.options import GenOptions
@@ -26,24 +26,42 @@ From = Annotated[
     ),
 ]
 
+# talospatch.talhelper.TOOLS, without importing it before gen runs.
+For = Annotated[
+    str,
+    typer.Option(
+        "--for",
+        metavar="TOOL",
+        help="The tool that reads the patch: talosctl (default) or talhelper (every $ doubled for its "
+        "envsubst; the header shows the talconfig.yaml lines).",
+        show_default=False,
+    ),
+]
+
 
 app = command_app("gen")
 
 
 @app.command()
 @gen_options(role_required=True)
-def gen(opts: GenOptions, output: Output = None, guard_from: From = None) -> None:
+def gen(opts: GenOptions, output: Output = None, guard_from: From = None, tool: For = "talosctl") -> None:
     """Write the firewall patch: default deny plus one allow rule per service."""
+    import shlex
+
     from talospatch import output as files
+    from talospatch.talhelper import TALOSCTL, check_tool
     from talospatch.workflows.patch import make_patch
 
+    check_tool(tool, "--for")
     if output is not None:
         files.check_target(output, LABELS("output"))
     if guard_from:
         opts = opts._replace(guard_from=tuple(guard_from))
-    patch = make_patch(opts, command_line, labels=LABELS)
-    for message in patch.notes:
-        note(message)
+
+    def header_line(normal: GenOptions) -> str:
+        return command_line(normal) + ("" if tool == TALOSCTL else " " + shlex.join(["--for", tool]))
+
+    patch = make_patch(opts, header_line, labels=LABELS, tool=tool, path=output)
     for message in patch.generated.warnings:
         warn(message)
     if patch.lockouts:

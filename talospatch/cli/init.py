@@ -39,7 +39,7 @@ def init(opts: GenOptions, output: Output = None, guard_from: From = None) -> No
 
     from talospatch import output as files
     from talospatch.generate.expand import expand
-    from talospatch.spec.model import spec_text
+    from talospatch.spec.init import spec_text
 
     if output is not None:
         files.check_target(output, LABELS("output"))

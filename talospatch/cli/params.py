@@ -74,6 +74,12 @@ GEN_OPTIONS: tuple[GenOption, ...] = (
     GenOption(
         "load_balancers", "--load-balancer", "IP|CIDR", "External load balancer that probes the nodes (repeatable)."
     ),
+    GenOption(
+        "kubespan_peers",
+        "--kubespan-peer",
+        "IP|CIDR",
+        "KubeSpan peer outside --subnet (e.g. its NAT's public address): allowed 51820/udp only (repeatable).",
+    ),
     GenOption("nodeport", "--nodeport", None, "Open NodePorts 30000-32767 tcp+udp (workers)."),
     GenOption(
         "converged",
@@ -115,12 +121,7 @@ def gen_flag(field: str, help: str | None = None) -> Any:
 
 
 # Options of the node around the documents (nft, query), and gen's --from.
-NODE_FLAGS = {
-    "node_ips": "--node-ip",
-    "service_subnets": "--service-subnet",
-    "host_dns": "--no-host-dns",
-    "kube_proxy": "--no-kube-proxy",
-}
+NODE_FLAGS = {"node_ips": "--node-ip", "service_subnets": "--service-subnet", "host_dns": "--no-host-dns"}
 LABELS = Labels(
     {
         "role": "--role",

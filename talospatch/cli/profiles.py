@@ -42,7 +42,8 @@ def profiles_show(
     from talospatch.generate.profiles import Catalog
 
     loaded = Catalog.load(profiles_dir, LABELS("profiles_dir")).find(name)
-    sys.stdout.write(f"{loaded.name} ({loaded.kind}, {loaded.path}): {loaded.profile.description}\n")
+    since = f", Talos {loaded.profile.since.name} or newer" if loaded.profile.since else ""
+    sys.stdout.write(f"{loaded.name} ({loaded.kind}, {loaded.path}{since}): {loaded.profile.description}\n")
     header = ["rule", "ports", "protocol", "from", "why", "source"]
     sys.stdout.write(table_text(header, profile_rows(loaded)))
 

@@ -1,67 +1,34 @@
 """``talospatch export``: the same rules for the other firewalls in the cluster's path.
 
-``build_cluster`` expands every role once; each target in ``TARGETS`` turns that cluster
-into files (relative name -> text) and warnings. Nothing here prints or writes files.
+A target is a module here with ``render(cluster, options) -> Export``, listed in
+``talospatch.registry`` (which says how to add one). ``render`` imports the target's module
+when it is asked for, so a command loads only the target it writes. Nothing here prints or
+writes files.
 """
 
 from __future__ import annotations
 
-from talospatch.export.cluster import (
-    EGRESS,
-    ROLES,
-    Cluster,
-    ClusterOptions,
-    ClusterRule,
-    Egress,
-    Export,
-    RoleRules,
-    Source,
-    Target,
-    build_cluster,
-)
+import importlib
+from typing import TYPE_CHECKING, Protocol
 
-__all__ = [
-    "EGRESS",
-    "ROLES",
-    "TARGETS",
-    "Cluster",
-    "ClusterOptions",
-    "ClusterRule",
-    "Egress",
-    "Export",
-    "RoleRules",
-    "Source",
-    "Target",
-    "build_cluster",
-    "export",
-]
+from talospatch import registry
+
+if TYPE_CHECKING:
+    from talospatch.export.cluster import Cluster, Export
 
 
-def _targets() -> dict[str, Target]:
-    from talospatch.export import aws, opnsense, pfsense, proxmox
+class TargetModule(Protocol):
+    """What a target's module provides."""
 
-    routed = (
-        Target(
-            "pfsense",
-            "pfSense aliases and filter sections for the node VLAN (routed traffic only)",
-            lambda cluster: pfsense.pfsense(cluster.options),
-        ),
-        Target(
-            "opnsense",
-            "OPNsense rules CSV and alias import for the node VLAN (routed traffic only)",
-            lambda cluster: opnsense.opnsense(cluster.options),
-        ),
-    )
-    return {t.name: t for t in (aws.TARGET, proxmox.TARGET, proxmox.TERRAFORM_TARGET, *routed)}
+    def render(self, cluster: Cluster, options: registry.ExportOptions, /) -> Export: ...
 
 
-TARGETS: dict[str, Target] = _targets()
+def target_module(name: str) -> TargetModule:
+    """The module of the target ``name``; ``BadInput`` for an unknown name."""
+    module: TargetModule = importlib.import_module(f"{__name__}.{registry.target(name).module}")
+    return module
 
 
-def export(target: str, cluster: Cluster) -> Export:
-    """The files of one target; ``BadInput`` for an unknown target name."""
-    from talospatch.errors import BadInput
-
-    if target not in TARGETS:
-        raise BadInput(f"unknown export target {target!r}; valid: {', '.join(sorted(TARGETS))}")
-    return TARGETS[target].render(cluster)
+def render(name: str, cluster: Cluster, options: registry.ExportOptions | None = None) -> Export:
+    """The files of the target ``name`` for ``cluster``; ``BadInput`` for an unknown name."""
+    return target_module(name).render(cluster, options or registry.ExportOptions())

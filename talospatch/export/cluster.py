@@ -1,33 +1,37 @@
-"""The cluster model every export target shares.
+"""The cluster model every export target shares, and the export's result.
 
-``build_cluster`` expands every role (control plane and worker) from one set of cluster
-options, the way ``gen`` expands one role, and keeps per role each rule's name, service,
-protocol, ports, ``why`` and its sources *by group* (``controlplane``, ``workers``,
-``nodes``, ``admins``, ``pods``, ``nodeport-clients``, ``any``), so that a target can map a
-group to its own construct (an AWS security-group reference, a Proxmox IP set) instead of
-to a list of CIDRs. It adds the seed's egress (443/tcp and 123/udp from the nodes), which
-the Talos host firewall has no place for (``NetworkRuleConfig`` is ingress-only).
+``cluster_of`` keeps, for every role (control plane and worker) expanded once by ``expand``,
+each rule's name, service, protocol, ports, ``why`` and its sources *by group*
+(``controlplane``, ``workers``, ``nodes``, ``admins``, ``pods``, ``nodeport-clients``,
+``any``), so that a target can map a group to its own construct (an AWS security-group
+reference, a Proxmox IP set, a router alias) instead of to a list of CIDRs; with them the
+node subnets and the addresses each option gave, as ``expand`` parsed them. It adds the
+seed's egress (443/tcp and 123/udp from the nodes; 4460/tcp for NTS from v1.14), which the Talos host firewall has no
+place for (``NetworkRuleConfig`` is ingress-only).
+
+``build_cluster`` builds the cluster from gen's options (``export --subnet ...``);
+``talospatch.export.fromspec`` builds it from a cluster spec's roles. Each role's options
+come from ``talospatch.generate.roles`` either way.
 
 Pure: no printing, no files; warnings are returned.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from talospatch.errors import BadInput
-from talospatch.generate.expand import GROUP_FIELDS, expand, used_groups, wants_nodeport
+from talospatch.generate.expand import GROUP_FIELDS, Generated, expand, wants_nodeport
 from talospatch.generate.options import FIELD_NAMES, GenOptions, Labels
 from talospatch.generate.profiles import Catalog
+from talospatch.generate.roles import role_options
 from talospatch.talos.documents import L4, Network, PortRange
+from talospatch.talos.versions import TalosVersion, resolve
 
 ROLES = ("controlplane", "worker")
-
-# gen's options without a role: every role is expanded from them.
-ClusterOptions = GenOptions
+# The groups an option feeds that default to other addresses when it is not given.
+DEFAULTED = ("controlplane", "workers", "pods")
 
 
 @dataclass(frozen=True)
@@ -86,16 +90,26 @@ EGRESS = (
     ),
     Egress("ntp-egress", "udp", 123, "NTP time synchronisation"),
 )
+# From v1.14 Talos syncs time with NTS by default (time.cloudflare.com): the key exchange on
+# 4460/tcp, then NTP on 123/udp (talospatch.talos.versions, change nts_default).
+NTS_EGRESS = Egress("nts-ke-egress", "tcp", 4460, "NTS key exchange (Talos v1.14+ default time sync)")
+
+
+def egress_for(version: str | TalosVersion | None) -> tuple[Egress, ...]:
+    """The seed's egress, with NTS key exchange for a release that uses NTS by default."""
+    return (*EGRESS, NTS_EGRESS) if resolve(version).nts_default else EGRESS
 
 
 @dataclass(frozen=True)
 class Cluster:
-    options: ClusterOptions
     roles: tuple[RoleRules, ...]
+    # The node subnets (the ``nodes`` group), as ``expand`` parsed and normalized them.
+    subnets: tuple[Network, ...]
     # Every group a rule uses, with its CIDRs (the same for every role).
     groups: tuple[Source, ...]
-    # Groups left to their default: controlplane/workers -> the node subnet, pods -> 10.244.0.0/16.
-    defaulted: frozenset[str]
+    # The addresses each option gave its group (controlplane, workers, admins, pods, ...); a
+    # group left to its default (controlplane/workers -> the node subnets) has none here.
+    given: tuple[Source, ...] = ()
     egress: tuple[Egress, ...] = EGRESS
     warnings: tuple[str, ...] = ()
     # How the options are named in messages (gen's flags, a spec's keys).
@@ -113,10 +127,17 @@ class Cluster:
                 return source.networks
         return ()
 
+    def addresses(self, group: str) -> tuple[Network, ...]:
+        """The addresses an option gave ``group``; none when it was left to its default."""
+        for source in self.given:
+            if source.group == group:
+                return source.networks
+        return ()
+
     @property
-    def subnets(self) -> tuple[Network, ...]:
-        """The node subnets (the ``nodes`` group), as given."""
-        return tuple(ipaddress.ip_network(s.strip()) for s in self.options.subnets)
+    def defaulted(self) -> frozenset[str]:
+        """Groups left to their default: controlplane/workers -> the node subnet, pods -> 10.244.0.0/16."""
+        return frozenset(group for group in DEFAULTED if not self.addresses(group))
 
     @property
     def dual_stack(self) -> bool:
@@ -135,89 +156,28 @@ class Export:
     warnings: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Target:
-    name: str
-    description: str
-    render: Callable[[Cluster], Export]
-    # True when the target writes one file, which the CLI may print to stdout.
-    single_file: bool = field(default=False)
-
-
-@dataclass(frozen=True)
-class RoleInput:
-    """One role's own gen request (a cluster spec's role), used instead of its share of the cluster options."""
-
-    options: GenOptions
-    catalog: Catalog
-    labels: Labels
-
-
-def role_options(opts: GenOptions, role: str, catalog: Catalog, labels: Labels = FIELD_NAMES) -> GenOptions:
-    """One role's options: the add-ons and group options that apply to it."""
-    # An add-on limited to some roles (etcd-metrics, nodeport) goes to those roles only.
-    # A converged control plane takes the workers' add-ons and NodePorts too.
-    converged = opts.converged and role == "controlplane"
-    nodeport = wants_nodeport(opts) and (converged or _applies("nodeport", role, catalog))
-    cleared: dict[str, Any] = dict.fromkeys(GROUP_FIELDS.values(), ())
-    base = opts._replace(
-        role=role,
-        addons=tuple(name for name in opts.addons if converged or _applies(name, role, catalog)),
-        nodeport=nodeport and not converged,
-        converged=converged,
-        **cleared,
-        guard_from=(),
-    )
-    groups = used_groups(base, catalog, labels)
-    given: dict[str, Any] = {
-        name: getattr(opts, name) if group in groups else () for group, name in GROUP_FIELDS.items()
-    }
-    if nodeport:
-        given["nodeport_from"] = opts.nodeport_from
-    return base._replace(**given)
-
-
-def _applies(addon: str, role: str, catalog: Catalog) -> bool:
-    roles = catalog.get(addon, "addon").profile.roles
-    return not roles or role in roles
-
-
-def build_cluster(
-    opts: GenOptions,
-    catalog: Catalog | None = None,
+def cluster_of(
+    generated: Mapping[str, Generated],
     *,
     labels: Labels = FIELD_NAMES,
     command: Callable[[GenOptions], str] | None = None,
-    per_role: Mapping[str, RoleInput] | None = None,
 ) -> Cluster:
-    """Expand every role from ``opts`` (its role is ignored). Raises ``BadInput`` as ``gen`` does.
+    """The cluster of each role's expansion (role -> ``expand``'s result, in ``ROLES`` order).
 
     ``command`` turns a role's normalized options into the line that regenerates its Talos
-    patch, for the targets' headers. ``per_role`` (a cluster spec's) gives each role its own
-    request instead; ``opts`` then holds the addresses of every source group, the same for
-    every role (``talospatch.export.fromspec``).
+    patch, for the targets' headers.
     """
-    if catalog is None:
-        catalog = Catalog.load(opts.profiles_dir, labels("profiles_dir"))
-    if opts.nodeport_from and not wants_nodeport(opts):
-        raise BadInput(f"{labels('nodeport_from')} needs {labels('nodeport')}")
     roles: list[RoleRules] = []
     groups: dict[str, tuple[Network, ...]] = {}
+    given: dict[str, tuple[Network, ...]] = {}
     warnings: list[str] = []
-    used: set[str] = set()
-    for role in ROLES:
-        if per_role is not None:
-            own = per_role[role]
-            generated = expand(own.options, own.catalog, own.labels)
-        else:
-            generated = expand(role_options(opts, role, catalog, labels), catalog, labels)
+    for role, expanded in generated.items():
         rules = []
-        for rule in generated.rules:
+        for rule in expanded.rules:
             doc = rule.document
             sources = tuple(Source(group, tuple(nets)) for group, nets in rule.sources)
             for source in sources:
                 groups.setdefault(source.group, source.networks)
-            used.update(rule.entry.from_)
             protocol: L4 = "udp" if doc.protocol == "udp" else "tcp"  # profiles allow tcp and udp only
             rules.append(
                 ClusterRule(
@@ -231,18 +191,54 @@ def build_cluster(
                     allowed=rule.entry.from_,
                 )
             )
-        described = command(generated.options) if command is not None else f"role {role}"
+        described = command(expanded.options) if command is not None else f"role {role}"
         roles.append(RoleRules(role, described, tuple(rules)))
-        warnings += [f"{role}: {warning}" for warning in generated.warnings]
+        warnings += [f"{role}: {warning}" for warning in expanded.warnings]
+        for group in GROUP_FIELDS:
+            if group not in expanded.sources.defaulted and expanded.sources.groups.get(group):
+                given.setdefault(group, tuple(expanded.sources.groups[group]))
+    order = ("nodes", *GROUP_FIELDS, "any", "link-local")
+    ordered = tuple(Source(g, groups[g]) for g in order if g in groups)
+    nodes = next(iter(generated.values())).sources.groups["nodes"]
+    return Cluster(
+        tuple(roles),
+        tuple(nodes),
+        ordered,
+        tuple(Source(g, given[g]) for g in GROUP_FIELDS if g in given),
+        egress_for(next(iter(generated.values())).options.talos_version),
+        tuple(warnings),
+        labels,
+    )
+
+
+def build_cluster(
+    opts: GenOptions,
+    catalog: Catalog | None = None,
+    *,
+    labels: Labels = FIELD_NAMES,
+    command: Callable[[GenOptions], str] | None = None,
+) -> Cluster:
+    """Every role expanded from gen's options (``opts.role`` is ignored). Raises ``BadInput`` as ``gen`` does.
+
+    gen's options are the cluster's settings, which apply to each role where they mean
+    something (``talospatch.generate.roles``); ``--tunnel`` names every role's tunnel (gen
+    refuses one for a CNI without a tunnel choice), and NodePorts open wherever gen opens
+    them (``--nodeport``, the nodeport add-on, ``--converged``). An address option that no
+    selected rule of any role takes is an error, as in gen.
+    """
+    if catalog is None:
+        catalog = Catalog.load(opts.profiles_dir, labels("profiles_dir"))
+    if opts.nodeport_from and not wants_nodeport(opts):
+        raise BadInput(f"{labels('nodeport_from')} needs {labels('nodeport')}")
+    settings = opts._replace(nodeport=wants_nodeport(opts), guard_from=())
+    own = {"tunnel": opts.tunnel} if opts.tunnel is not None else {}
+    generated = {
+        role: expand(role_options(role, settings, catalog, own=own, labels=labels), catalog, labels) for role in ROLES
+    }
+    used = {group for expanded in generated.values() for rule in expanded.rules for group in rule.entry.from_}
     for group, name in GROUP_FIELDS.items():
         if getattr(opts, name) and group not in used:
             raise BadInput(
                 f"{labels(name)} does not apply to this cluster: no selected rule of any role allows the {group} group"
             )
-    # Groups left to their default: controlplane/workers -> the node subnet, pods -> 10.244.0.0/16.
-    defaulted = frozenset(
-        group for group in ("controlplane", "workers", "pods") if not getattr(opts, GROUP_FIELDS[group])
-    )
-    order = ("nodes", *GROUP_FIELDS, "any")
-    ordered = tuple(Source(g, groups[g]) for g in order if g in groups)
-    return Cluster(opts, tuple(roles), ordered, defaulted, EGRESS, tuple(warnings), labels)
+    return cluster_of(generated, labels=labels, command=command)

@@ -18,22 +18,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping
 
 from talospatch.errors import BadInput
-from talospatch.export.cluster import Export, RoleInput
+from talospatch.export.cluster import Cluster, Export
 from talospatch.export.routed import (
     TAG,
     address_text,
-    check_interface,
     family_name,
     not_enforced_lines,
     plan,
     stable_uuid,
 )
-from talospatch.generate.expand import GenOptions
-from talospatch.generate.options import FIELD_NAMES, Labels
-from talospatch.generate.profiles import Catalog
+from talospatch.registry import ExportOptions, interfaces
 
 RULES_FILE = "opnsense-rules.csv"
 ALIASES_FILE = "opnsense-aliases.json"
@@ -41,6 +37,7 @@ NOTES_FILE = "opnsense-not-enforced.txt"
 STALE_FILE = "opnsense-stale-rules.txt"
 CATEGORY = "talospatch"
 SEQUENCE_MAX = 999_999  # Filter.xml: sequence 1-999999
+FIRST_SEQUENCE = 10_000
 
 # The CSV columns: ``@uuid`` and fields of Filter.xml's ``rules.rule``, in the model's order.
 RULE_FIELDS = (
@@ -62,34 +59,18 @@ RULE_FIELDS = (
 )
 
 
-def opnsense(
-    options: GenOptions,
-    *,
-    cluster_interface: str = "opt1",
-    from_interfaces: tuple[str, ...] = ("lan",),
-    ntp_servers: tuple[str, ...] = (),
-    first_sequence: int = 10_000,
-    current_rules: str | None = None,
-    current_name: str = "CURRENT.csv",
-    catalog: Catalog | None = None,
-    labels: Labels = FIELD_NAMES,
-    per_role: Mapping[str, RoleInput] | None = None,
-) -> Export:
+def render(cluster: Cluster, options: ExportOptions, *, first_sequence: int = FIRST_SEQUENCE) -> Export:
     """``opnsense-aliases.json``, ``opnsense-rules.csv`` and ``opnsense-not-enforced.txt``.
 
-    ``options`` are gen's cluster options (``role`` is ignored: both roles are exported).
     Rules get sequence numbers from ``first_sequence`` up, in steps of one.
 
-    ``current_rules`` is the firewall's own rules CSV (Firewall > Rules, Export as csv, or
-    ``/api/firewall/filter/download_rules``): talospatch rules in it that this export no
+    ``options.current_rules`` is the firewall's own rules CSV (Firewall > Rules, Export as csv,
+    or ``/api/firewall/filter/download_rules``): talospatch rules in it that this export no
     longer has are listed in ``opnsense-stale-rules.txt`` with the call that deletes each,
     since an upload never deletes.
     """
-    cluster = check_interface(cluster_interface, "--cluster-interface")
-    sources = tuple(dict.fromkeys(check_interface(i, "--from-interface") for i in from_interfaces))
-    if not sources:
-        raise BadInput("--from-interface: give at least one interface the admins' traffic arrives on")
-    routed = plan(options, ntp_servers=ntp_servers, catalog=catalog, labels=labels, per_role=per_role)
+    cluster_interface, sources = interfaces(options)
+    routed = plan(cluster, options.ntp_servers)
     last = first_sequence + len(routed.rules) - 1
     if first_sequence < 1 or last > SEQUENCE_MAX:
         raise BadInput(
@@ -101,7 +82,7 @@ def opnsense(
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(RULE_FIELDS)
     for index, rule in enumerate(routed.rules):
-        interfaces = sources if rule.placement == "inbound" else (cluster,)
+        on = sources if rule.placement == "inbound" else (cluster_interface,)
         port = str(rule.port.lo) if rule.port.lo == rule.port.hi else f"{rule.port.lo}-{rule.port.hi}"
         writer.writerow(
             (
@@ -110,7 +91,7 @@ def opnsense(
                 str(first_sequence + index),
                 "pass",
                 "1",
-                ",".join(interfaces),
+                ",".join(on),
                 "in",
                 family_name(rule.families),
                 rule.protocol.upper(),
@@ -135,7 +116,7 @@ def opnsense(
     }
     notes = [
         (
-            f"{TAG} OPNsense rules for the Talos node VLAN (interface {cluster}); admin and other routed "
+            f"{TAG} OPNsense rules for the Talos node VLAN (interface {cluster_interface}); admin and other routed "
             f"sources arrive on {', '.join(sources)}."
         ),
         (
@@ -156,6 +137,7 @@ def opnsense(
         NOTES_FILE: "\n".join(notes) + "\n",
     }
     warnings = list(routed.warnings)
+    current_rules, current_name = options.current_rules, options.current_name
     if current_rules is not None:
         exported = {row[0] for row in csv.reader(io.StringIO(out.getvalue()))}
         stale = [

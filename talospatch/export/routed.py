@@ -3,9 +3,12 @@
 A router filters only what it routes between segments. Of the host firewall's rules it can
 enforce those whose sources are outside the node subnets (admins, NodePort clients,
 ``any``), towards the nodes of a role; node-to-node and pod traffic inside the VLAN never
-reaches it. It also carries the seed's egress (443/tcp and 123/udp from the nodes), which
-the ingress-only Talos firewall cannot express. ``plan`` sorts every source of every rule
-into one of the two, so a target emits the first as rules and the second as a comment.
+reaches it. It also carries the seed's egress (443/tcp and 123/udp from the nodes; 4460/tcp
+NTS key exchange from v1.14), which the ingress-only Talos firewall cannot express. ``plan``
+sorts every source of every rule into one of the two, so a target emits the first as rules
+and the second as a comment.
+
+The plan is a view of the same ``Cluster`` every target renders: no role is expanded again.
 """
 
 from __future__ import annotations
@@ -13,16 +16,13 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from talospatch.errors import BadInput
-from talospatch.export.cluster import ROLES, RoleInput, role_options
-from talospatch.generate.expand import Generated, GenOptions, expand
-from talospatch.generate.options import FIELD_NAMES, Labels
-from talospatch.generate.profiles import Catalog
-from talospatch.talos.addresses import dedupe, parse_network
+from talospatch.export.cluster import NTS_EGRESS, Cluster
+from talospatch.talos.addresses import dedupe, is_link_local, parse_network
 from talospatch.talos.documents import L4, Network, PortRange
 
 TAG = "talospatch:"  # every description talospatch writes starts with this
@@ -92,30 +92,21 @@ class RoutedPlan:
     warnings: tuple[str, ...]
 
 
-def expand_roles(
-    options: GenOptions,
-    catalog: Catalog | None = None,
-    labels: Labels = FIELD_NAMES,
-    per_role: Mapping[str, RoleInput] | None = None,
-) -> dict[str, Generated]:
-    """Each role's rules from one set of cluster options (``options.role`` is ignored).
-
-    Add-ons and source options are given to the roles they apply to only, as for every
-    export target (``talospatch.export.cluster.role_options``). ``per_role`` (a cluster
-    spec's) gives each role its own request instead.
-    """
-    if per_role is not None:
-        return {role: expand(per_role[role].options, per_role[role].catalog, per_role[role].labels) for role in ROLES}
-    catalog = catalog if catalog is not None else Catalog.load(options.profiles_dir)
-    return {role: expand(role_options(options, role, catalog, labels), catalog, labels) for role in ROLES}
-
-
 def _inside(net: Network, nodes: Iterable[Network]) -> bool:
     return any(net.version == n.version and net.subnet_of(n) for n in nodes)  # type: ignore[arg-type]
 
 
 def _families(networks: Iterable[Network]) -> set[int]:
     return {n.version for n in networks}
+
+
+def _unenforced_reason(group: str, inside: tuple[Network, ...]) -> str:
+    """Why sources inside the cluster's network never reach the router."""
+    if group == "pods":
+        return "pod traffic to a node stays inside the cluster (overlay or node-to-node), never routed"
+    if all(is_link_local(n) for n in inside):
+        return "link-local traffic never leaves its link: a router does not forward it"
+    return "node-to-node traffic inside the VLAN never reaches the router"
 
 
 def describe(text: str) -> str:
@@ -140,24 +131,12 @@ def _addresses(values: tuple[str, ...], option: str, *, allow_address: bool) -> 
     return dedupe([parse_network(v, option, allow_address=allow_address) for v in values])
 
 
-def plan(
-    options: GenOptions,
-    *,
-    ntp_servers: tuple[str, ...] = (),
-    catalog: Catalog | None = None,
-    labels: Labels = FIELD_NAMES,
-    per_role: Mapping[str, RoleInput] | None = None,
-) -> RoutedPlan:
+def plan(cluster: Cluster, ntp_servers: tuple[str, ...] = ()) -> RoutedPlan:
     """Sort the cluster's rules into what a router enforces and what it never sees."""
-    expanded = expand_roles(options, catalog, labels, per_role)
-    nodes = tuple(_addresses(options.subnets, labels("subnets"), allow_address=False))
+    labels = cluster.labels
+    nodes = cluster.subnets
     ntp = tuple(_addresses(ntp_servers, labels("ntp_servers"), allow_address=True))
-    warnings: list[str] = []
-    for role, generated in expanded.items():
-        for warning in generated.warnings:
-            line = f"{role}: {warning}"
-            if line not in warnings:
-                warnings.append(line)
+    warnings = list(dict.fromkeys(cluster.warnings))
 
     aliases: dict[str, Alias] = {}
 
@@ -171,11 +150,11 @@ def plan(
 
     nodes_alias = alias("nodes", nodes, "the node subnets of the cluster")
     destinations: dict[str, tuple[str, set[int]]] = {}
-    for role, group, option, label in (
-        ("controlplane", "controlplane", options.controlplane, "control-plane nodes"),
-        ("worker", "workers", options.workers, "worker nodes"),
+    for role, group, label in (
+        ("controlplane", "controlplane", "control-plane nodes"),
+        ("worker", "workers", "worker nodes"),
     ):
-        given = _addresses(option, labels(group), allow_address=True)
+        given = cluster.addresses(group)
         if given:
             destinations[role] = (alias(group, given, label), _families(given))
         else:
@@ -187,23 +166,19 @@ def plan(
 
     rules: list[RoutedRule] = []
     unenforced: list[Unenforced] = []
-    for role, generated in expanded.items():
+    for role_rules in cluster.roles:
+        role = role_rules.role
         destination, dest_families = destinations[role]
-        for generated_rule in generated.rules:
-            doc = generated_rule.document
-            proto = doc.portSelector.protocol
-            assert proto in ("tcp", "udp")
-            ports = ", ".join(p.label for p in doc.portSelector.ports)
-            for group, networks in generated_rule.sources:
-                inside = tuple(n for n in networks if group == "pods" or _inside(n, nodes))
+        for cluster_rule in role_rules.rules:
+            proto = cluster_rule.protocol
+            ports = ", ".join(p.label for p in cluster_rule.ports)
+            for by_group in cluster_rule.sources:
+                group, networks = by_group.group, by_group.networks
+                inside = tuple(n for n in networks if group == "pods" or is_link_local(n) or _inside(n, nodes))
                 routed = tuple(n for n in networks if n not in inside)
                 if inside:
-                    reason = (
-                        "pod traffic to a node stays inside the cluster (overlay or node-to-node), never routed"
-                        if group == "pods"
-                        else "node-to-node traffic inside the VLAN never reaches the router"
-                    )
-                    unenforced.append(Unenforced(role, doc.name, ports, proto, group, inside, reason))
+                    reason = _unenforced_reason(group, inside)
+                    unenforced.append(Unenforced(role, cluster_rule.name, ports, proto, group, inside, reason))
                 if not routed:
                     continue
                 if group == "any":
@@ -215,27 +190,27 @@ def plan(
                 families = tuple(sorted(src_families & dest_families))
                 if not families:
                     warnings.append(
-                        f"{role} {doc.name} from {group}: the sources and the {role} nodes share no IP "
+                        f"{role} {cluster_rule.name} from {group}: the sources and the {role} nodes share no IP "
                         "family, so no rule is emitted"
                     )
                     continue
-                for port in doc.portSelector.ports:
+                for port in cluster_rule.ports:
                     rules.append(
                         RoutedRule(
-                            key=f"{role}/{doc.name}/{group}/{port.label}",
+                            key=f"{role}/{cluster_rule.name}/{group}/{port.label}",
                             placement="inbound",
                             protocol=proto,
                             port=port,
                             source=source,
                             destination=destination,
                             families=families,
-                            description=describe(f"{role} {doc.name} from {group}: {generated_rule.entry.why}"),
+                            description=describe(f"{role} {cluster_rule.name} from {group}: {cluster_rule.why}"),
                         )
                     )
 
     ntp_alias = alias("ntp", ntp, "the NTP servers the nodes use") if ntp else None
     node_families = _families(nodes)
-    for name, proto, number, dest, dest_families, why in (
+    for name, egress_proto, number, dest, dest_families, why in (
         (
             "https",
             "tcp",
@@ -248,6 +223,20 @@ def plan(
             ),
         ),
         ("ntp", "udp", 123, ntp_alias, _families(ntp) if ntp else {4, 6}, "NTP time synchronisation (seed: Egress)"),
+        *(
+            [
+                (
+                    "nts-ke",
+                    NTS_EGRESS.protocol,
+                    NTS_EGRESS.port,
+                    ntp_alias,
+                    _families(ntp) if ntp else {4, 6},
+                    NTS_EGRESS.why,
+                )
+            ]
+            if NTS_EGRESS in cluster.egress
+            else []
+        ),
     ):
         families = tuple(sorted(node_families & dest_families))
         if not families:
@@ -256,12 +245,12 @@ def plan(
             RoutedRule(
                 key=f"egress/{name}",
                 placement="egress",
-                protocol=proto,  # type: ignore[arg-type]
+                protocol=egress_proto,  # type: ignore[arg-type]
                 port=PortRange(number, number),
                 source=nodes_alias,
                 destination=dest,
                 families=families,
-                description=describe(f"egress {number}/{proto} from nodes: {why}"),
+                description=describe(f"egress {number}/{egress_proto} from nodes: {why}"),
             )
         )
     warnings.append(
@@ -305,13 +294,6 @@ def stable_number(key: str, start: int, size: int, taken: set[int]) -> int:
             taken.add(candidate)
             return candidate
     raise BadInput(f"no free number left in {start}-{start + size - 1}")
-
-
-def check_interface(name: str, option: str) -> str:
-    """A pfSense/OPNsense interface key (``wan``, ``lan``, ``opt1``, a group name)."""
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,31}", name):
-        raise BadInput(f"{option} {name!r} is not an interface name (want the interface's key, e.g. lan, wan, opt1)")
-    return name
 
 
 def address_text(net: Network) -> str:

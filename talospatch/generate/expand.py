@@ -14,7 +14,15 @@ from talospatch.errors import BadInput
 from talospatch.generate.compact import group_rules, shared_document
 from talospatch.generate.options import ALL_TUNNELS, DEFAULT_CNI, DEFAULT_POD_SUBNET, FIELD_NAMES, GenOptions, Labels
 from talospatch.generate.profiles import GROUPS, Catalog, LoadedProfile, ProfileRule
-from talospatch.talos.addresses import IPAddress, address_order, collapse, dedupe, parse_address, parse_network
+from talospatch.talos.addresses import (
+    LINK_LOCAL,
+    IPAddress,
+    address_order,
+    collapse,
+    dedupe,
+    parse_address,
+    parse_network,
+)
 from talospatch.talos.documents import (
     L4,
     Firewall,
@@ -91,6 +99,8 @@ class Generated:
     notes: list[str] = field(default_factory=list)
     # The Talos release the documents are for.
     version: TalosVersion = DEFAULT_VERSION
+    # Every source group's networks, parsed once (the node subnets are ``groups["nodes"]``).
+    sources: Sources = field(default_factory=lambda: Sources({}, frozenset()))
 
     @property
     def firewall(self) -> Firewall:
@@ -107,6 +117,7 @@ GROUP_FIELDS = {
     "nodeport-clients": "nodeport_from",
     "bgp-peers": "bgp_peers",
     "load-balancers": "load_balancers",
+    "kubespan-peers": "kubespan_peers",
 }
 
 CONVERGED_ROLE = "controlplane"
@@ -140,7 +151,9 @@ def _resolve_sources(opts: GenOptions, label: Labels) -> Sources:
         "nodeport-clients": given("nodeport_from", allow_address=True),
         "bgp-peers": given("bgp_peers", allow_address=True),
         "load-balancers": given("load_balancers", allow_address=True),
+        "kubespan-peers": given("kubespan_peers", allow_address=True),
         "any": any_,
+        "link-local": [LINK_LOCAL],
     }
     defaulted: set[str] = set()
     for group in ("controlplane", "workers"):
@@ -293,6 +306,7 @@ def _normal_form(
         nodeport_from=nets("nodeport-clients"),
         bgp_peers=nets("bgp-peers"),
         load_balancers=nets("load-balancers"),
+        kubespan_peers=nets("kubespan-peers"),
         # A converged control plane opens NodePorts by itself.
         nodeport=wants_nodeport(opts) and not opts.converged,
         addons=tuple(sorted(set(opts.addons) - {"nodeport"})),
@@ -315,6 +329,8 @@ def expand(opts: GenOptions, catalog: Catalog | None = None, labels: Labels = FI
     if opts.nodeport_from and not wants_nodeport(opts):
         raise BadInput(f"{label('nodeport_from')} needs {label('nodeport')} (or {label('converged')})")
     selected, tunnels = _select(opts, catalog, label)
+    for loaded in selected:
+        loaded.require_release(version.version, label("talos_version"))
 
     rules: list[GeneratedRule] = []
     owner: dict[str, LoadedProfile] = {}
@@ -418,4 +434,5 @@ def expand(opts: GenOptions, catalog: Catalog | None = None, labels: Labels = FI
         pod_subnets=tuple(sources.groups["pods"]),
         notes=notes,
         version=version.version,
+        sources=sources,
     )

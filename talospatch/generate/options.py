@@ -52,6 +52,8 @@ class GenOptions(NamedTuple):
     # Routers that open BGP sessions to the nodes, and external load balancers' health checks.
     bgp_peers: tuple[str, ...] = ()
     load_balancers: tuple[str, ...] = ()
+    # KubeSpan peers outside the node subnets (their NAT's public address): 51820/udp only.
+    kubespan_peers: tuple[str, ...] = ()
     nodeport: bool = False
     # A control plane that runs workloads (cluster.allowSchedulingOnControlPlanes): worker-only
     # add-ons apply to it and NodePorts are opened.

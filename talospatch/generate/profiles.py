@@ -10,6 +10,7 @@ shape of the files and checks them; the ports live in the YAML.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -21,10 +22,12 @@ from talospatch.decode import DecodeError, Fields
 from talospatch.decode import Path as KeyPath
 from talospatch.errors import BadInput
 from talospatch.talos.documents import L4, L4_PROTOCOLS, PortRange, parse_port_protocol, validate_port_ranges
+from talospatch.talos.versions import TalosVersion
 from talospatch.yamlio import load_one
 
 Kind = Literal["role", "cni", "addon"]
 KINDS: tuple[Kind, ...] = ("role", "cni", "addon")
+_KIND_LABEL: dict[Kind, str] = {"role": "role", "cni": "CNI", "addon": "add-on"}
 
 # Source groups a profile entry may name in ``from``; the CLI resolves them to CIDRs.
 GROUPS = (
@@ -37,6 +40,8 @@ GROUPS = (
     "nodeport-clients",
     "bgp-peers",
     "load-balancers",
+    "kubespan-peers",
+    "link-local",
 )
 
 
@@ -76,7 +81,8 @@ RULE_SCHEMA: dict[str, Any] = {
     },
 }
 RULE_KEYS: tuple[str, ...] = tuple(RULE_SCHEMA["properties"])
-PROFILE_KEYS = ("kind", "description", "roles", "tunnels", "lockout", "warn_with", "tunnel_notes", "rules")
+PROFILE_KEYS = ("kind", "description", "since", "roles", "tunnels", "lockout", "warn_with", "tunnel_notes", "rules")
+_RELEASE = re.compile(r"v1\.(\d+)\.(\d+)")
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,8 @@ def _groups(fields: Fields) -> tuple[str, ...]:
 class Profile:
     kind: Kind
     description: str
+    # The first Talos release with the service (``since: v1.14.0``); ``None``: every release.
+    since: TalosVersion | None = None
     # Roles this profile may be combined with (add-ons such as etcd-metrics); empty = all.
     roles: tuple[str, ...] = ()
     # Overlay choices for ``--tunnel`` (CNI profiles); rules carry the matching ``tunnel``.
@@ -175,6 +183,7 @@ class Profile:
         return cls(
             kind=kind,
             description=fields.text("description"),
+            since=_release(fields),
             roles=fields.texts("roles"),
             tunnels=fields.texts("tunnels"),
             lockout=tuple(lockout),
@@ -186,6 +195,16 @@ class Profile:
         )
 
 
+def _release(fields: Fields) -> TalosVersion | None:
+    value = fields.get("since")
+    if value is None:
+        return None
+    match = _RELEASE.fullmatch(str(value))
+    if match is None:
+        raise fields.error("since", f"{value!r} is not a Talos release vX.Y.Z (e.g. v1.14.0)")
+    return TalosVersion(int(match.group(1)), int(match.group(2)))
+
+
 @dataclass(frozen=True)
 class LoadedProfile:
     name: str
@@ -195,6 +214,17 @@ class LoadedProfile:
     @property
     def kind(self) -> Kind:
         return self.profile.kind
+
+    def require_release(self, version: TalosVersion, label: str) -> None:
+        """``BadInput`` when the profile's service does not exist on ``version`` (``label``
+        names the option that chose it)."""
+        since = self.profile.since
+        if since is not None and version < since:
+            raise BadInput(
+                f"{_KIND_LABEL[self.kind]} {self.name} is for Talos {since.name} and newer, and {label} is "
+                f"{version.display}: what it opens does not exist before {since.name}; target {since.name} or newer, "
+                "or leave it out"
+            )
 
 
 def _builtin_folder() -> Traversable:
@@ -341,7 +371,7 @@ class Catalog:
     def get(self, name: str, kind: Kind) -> LoadedProfile:
         loaded = self._lookup(name)
         if loaded is None or loaded.kind != kind:
-            label = {"role": "role", "cni": "CNI", "addon": "add-on"}[kind]
+            label = _KIND_LABEL[kind]
             raise BadInput(f"unknown {label} {name!r}; valid: {', '.join(self.names(kind))}")
         return loaded
 

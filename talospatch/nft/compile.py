@@ -30,19 +30,15 @@ subprocesses.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import ipaddress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
 from talospatch.errors import BadInput
 from talospatch.nft.sets import AddressSet, Family, IPAddress, build_ip_set
 from talospatch.talos.documents import Firewall, Network, PortRange, RuleConfig, merge_adjacent
 from talospatch.talos.versions import DEFAULT_VERSION, TalosVersion, resolve
-
-if TYPE_CHECKING:
-    from talospatch.talos.context import Context
 
 TALOS_VERSION = DEFAULT_VERSION.display  # the default release, named in headers
 TABLE_FAMILY = "inet"
@@ -99,21 +95,6 @@ class NodeContext:
     service_subnets: tuple[Network, ...] = (ipaddress.ip_network("10.96.0.0/12"),)
     host_dns: bool = True
     nodeport_range: PortRange | None = DEFAULT_NODEPORT_RANGE
-
-
-def with_cluster(ctx: NodeContext, cluster: Context) -> NodeContext:
-    """``ctx`` with what the node's config or a flag says (``talospatch.talos.context``):
-    the subnets, host DNS forwarding, and no kube-proxy NodePorts when kube-proxy is off."""
-    changes: dict[str, Any] = {}
-    if cluster.pod_subnets is not None:
-        changes["pod_subnets"] = cluster.pod_subnets
-    if cluster.service_subnets is not None:
-        changes["service_subnets"] = cluster.service_subnets
-    if cluster.host_dns is not None:
-        changes["host_dns"] = cluster.host_dns
-    if cluster.kube_proxy is False:
-        changes["nodeport_range"] = None
-    return dataclasses.replace(ctx, **changes) if changes else ctx
 
 
 # --------------------------------------------------------------------------------------

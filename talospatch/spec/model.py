@@ -14,29 +14,29 @@ cannot). Paths (``profilesDir``, ``pruneFrom``, ``output``) are relative to the 
 
 ``exports`` lists other firewalls' files (``talospatch.export``) that ``build`` writes from the
 same spec, each into a folder of its own (``talospatch.export.fromspec``).
+
+This module holds the spec's models and its JSON schema; ``talospatch.spec.load`` reads a
+file, ``talospatch.spec.errors`` words pydantic's errors, ``talospatch.spec.roles`` resolves
+a role's request and ``talospatch.spec.init`` writes a new spec.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, ValidationError, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
-from talospatch.decode import DecodeError
+from talospatch import registry
 from talospatch.errors import BadInput
-from talospatch.generate.expand import CONVERGED_ROLE, CONVERGED_TAKES, GROUP_FIELDS, used_groups
-from talospatch.generate.options import DEFAULT_CNI, GEN_FIELDS, TALOS_VERSION_HELP, GenOptions, Labels
-from talospatch.generate.profiles import RULE_KEYS, RULE_SCHEMA, Catalog, LoadedProfile, Profile, ProfileRule
+from talospatch.generate.expand import GROUP_FIELDS
+from talospatch.generate.options import GEN_FIELDS, TALOS_VERSION_HELP
+from talospatch.generate.profiles import RULE_SCHEMA, ProfileRule
+from talospatch.talhelper import TOOLS, check_tool
 from talospatch.talos.addresses import parse_address, parse_network
 from talospatch.talos.versions import parse_talos_version
-from talospatch.yamlio import Marked, dump, load_marked
 
-SPEC_FILE = "talospatch.yaml"
 DEFAULT_OUTPUT = "out"
 DEFAULT_ROLES = ("controlplane", "worker")
 # The inline add-on that carries a spec's ``extraRules``.
@@ -77,6 +77,13 @@ Address = Annotated[
 Rule = Annotated[ProfileRule, PlainValidator(ProfileRule.from_data), WithJsonSchema(RULE_SCHEMA)]
 
 
+Tool = Annotated[
+    str,
+    _checked(lambda v: check_tool(v, "")),
+    WithJsonSchema({"type": "string", "enum": list(TOOLS)}),
+]
+
+
 TalosRelease = Annotated[
     str,
     _checked(parse_talos_version),
@@ -110,6 +117,9 @@ class Settings(_Model):
     load_balancers: tuple[HostOrSubnet, ...] | None = Field(
         None, description="External load balancers that probe the nodes."
     )
+    kubespan_peers: tuple[HostOrSubnet, ...] | None = Field(
+        None, description="KubeSpan peers outside the node subnets (their public endpoints): 51820/udp only."
+    )
     nodeport: bool | None = Field(None, description="Open NodePorts 30000-32767 tcp+udp (workers).")
     converged: bool | None = Field(
         None, description="Control planes run workloads: NodePorts and worker add-ons on them too."
@@ -136,22 +146,11 @@ class Settings(_Model):
     )
 
 
-def _interface(value: str) -> None:
-    from talospatch.export.routed import check_interface
-
-    check_interface(value, "")
-
-
 Interface = Annotated[
     str,
-    _checked(_interface),
+    _checked(lambda v: registry.check_interface(v, "")),
     WithJsonSchema({"type": "string", "description": "A pfSense/OPNsense interface key: lan, wan, opt1, ..."}),
 ]
-# talospatch.export.TARGETS, for the schema without importing every target (a test keeps them equal).
-EXPORT_TARGETS = ("aws-terraform", "proxmox", "proxmox-terraform", "pfsense", "opnsense")
-# The export targets that take a router's options.
-ROUTED_TARGETS = ("pfsense", "opnsense")
-ROUTER_FIELDS = ("cluster_interface", "from_interfaces", "ntp_servers")
 
 
 class ExportSpec(_Model):
@@ -159,8 +158,8 @@ class ExportSpec(_Model):
 
     target: Annotated[
         str,
-        WithJsonSchema({"type": "string", "enum": list(EXPORT_TARGETS)}),
-    ] = Field(description="aws-terraform, proxmox, proxmox-terraform, pfsense or opnsense (see `talospatch export`).")
+        WithJsonSchema({"type": "string", "enum": list(registry.NAMES)}),
+    ] = Field(description=f"{registry.names_text()} (see `talospatch export`).")
     output: str = Field(
         description="Folder of the target's files, relative to the spec; only those files may be in it."
     )
@@ -174,6 +173,45 @@ class ExportSpec(_Model):
     )
     ntp_servers: tuple[HostOrSubnet, ...] | None = Field(
         None, description="pfsense/opnsense: the NTP servers egress may reach (default: any)."
+    )
+
+
+# The keys of an export entry that are the target's options (``talospatch.registry.ExportOptions``).
+EXPORT_OPTIONS = tuple(name for name in ExportSpec.model_fields if name not in ("target", "output"))
+assert set(EXPORT_OPTIONS) <= set(registry.ExportOptions._fields), "every export key is an export option"
+
+
+def _node_name(value: str) -> str:
+    from talospatch.spec.nodes import check_node_name
+
+    return check_node_name(value)
+
+
+NodeName = Annotated[
+    str,
+    AfterValidator(_node_name),
+    WithJsonSchema({"type": "string", "description": "Letters, digits, '.', '-', '_': names out/nodes/NAME.yaml."}),
+]
+
+
+class NodeSpec(_Model):
+    """One node: its role, its address, and settings added to its role's (``talospatch.spec.nodes``)."""
+
+    name: NodeName = Field(description="The node's name, unique in the spec: `--node NAME`, out/nodes/NAME.yaml.")
+    role: str = Field(description="One of the roles the spec builds.")
+    address: Address = Field(description="The node's address: talosctl -n ADDRESS, and its --node-ip.")
+    admins: tuple[HostOrSubnet, ...] | None = Field(None, description="Added to the role's admins on this node.")
+    bgp_peers: tuple[HostOrSubnet, ...] | None = Field(None, description="Added to the role's bgpPeers on this node.")
+    load_balancers: tuple[HostOrSubnet, ...] | None = Field(
+        None, description="Added to the role's loadBalancers on this node."
+    )
+    nodeport_from: tuple[HostOrSubnet, ...] | None = Field(
+        None, description="Added to the role's nodeportFrom on this node."
+    )
+    addons: tuple[str, ...] | None = Field(None, description="Added to the role's add-ons on this node.")
+    extra_rules: tuple[Rule, ...] | None = Field(None, description="Added to the role's extraRules on this node.")
+    guard_from: tuple[Address, ...] | None = Field(
+        None, alias="from", description="Added to the role's from: addresses this node's patch must not cut off."
     )
 
 
@@ -193,6 +231,12 @@ class ClusterSpec(Settings):
     output: str = Field(
         DEFAULT_OUTPUT, description="Folder of the patches (one ROLE.yaml per role), relative to the spec."
     )
+    tool: Tool | None = Field(
+        None,
+        alias="for",
+        description="The tool that reads the patches: talosctl (default) or talhelper (every $ doubled for its "
+        "envsubst; each header shows the talconfig.yaml lines).",
+    )
     talos_version: TalosRelease | None = Field(
         None, description=f"The Talos release the nodes run: {TALOS_VERSION_HELP}"
     )
@@ -211,6 +255,11 @@ class ClusterSpec(Settings):
         None,
         description="Other firewalls' files (AWS, Proxmox, pfSense, OPNsense) that build writes from the same "
         "rules, each into its own folder, and build --check compares.",
+    )
+    nodes: tuple[NodeSpec, ...] | None = Field(
+        None,
+        description="The cluster's nodes (name, role, address), for `--node NAME` and `plan`; a node with settings "
+        "of its own gets a patch of its own in out/nodes/.",
     )
 
 
@@ -244,280 +293,3 @@ def schema_text() -> str:
             > talospatch/schemas/talospatch.schema.json
     """
     return json.dumps(schema(), indent=2) + "\n"
-
-
-def key_path(loc: tuple[str | int, ...]) -> str:
-    """``("roles", "worker", "addons", 1)`` -> ``roles.worker.addons[1]``."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-@dataclass(frozen=True)
-class RoleRequest:
-    """One role's gen request, with how to name its options and the profiles it may use."""
-
-    role: str
-    options: GenOptions
-    labels: Labels
-    catalog: Catalog
-    # ``pruneFrom`` as the spec spells it (relative to the spec), for the patch's comments.
-    prune_from: str | None = None
-
-
-@dataclass(frozen=True)
-class LoadedSpec:
-    path: str  # as the user gave it, for messages
-    spec: ClusterSpec
-    marked: Marked
-    catalog: Catalog
-
-    @property
-    def folder(self) -> Path:
-        return Path(self.path).parent
-
-    @property
-    def output_dir(self) -> Path:
-        return self.folder / self.spec.output
-
-    @property
-    def roles(self) -> list[str]:
-        return list(self.spec.roles) if self.spec.roles is not None else list(DEFAULT_ROLES)
-
-    def at(self, loc: tuple[str | int, ...]) -> str:
-        """``file:line: key`` of a place in the spec, for messages."""
-        return f"{self.path}:{self.marked.line(loc)}: {key_path(loc)}"
-
-    def relative(self, path: str) -> str:
-        return str(self.folder / path)
-
-    def request(self, role: str) -> RoleRequest:
-        """The role's GenOptions: its own settings, else the top-level ones that apply to it."""
-        own = (self.spec.roles or {}).get(role) or Settings()
-        catalog = self.catalog
-        names: dict[str, str] = {}
-
-        def take(name: str, applies: bool = True) -> Any:
-            value = getattr(own, name)
-            if value is not None:
-                names[name] = f"roles.{role}.{KEYS[name]}"
-                return value
-            return getattr(self.spec, name) if applies else None
-
-        cni = take("cni")
-        tunnel = take("tunnel", bool(catalog.get(cni or DEFAULT_CNI, "cni").profile.tunnels))
-        converged = bool(take("converged", role == CONVERGED_ROLE))
-        if own.addons is not None:
-            addons = list(take("addons"))
-        else:
-            addons = [a for a in self.spec.addons or () if _applies(catalog.get(a, "addon"), role, converged)]
-        nodeport = bool(take("nodeport", _applies(catalog.get("nodeport", "addon"), role, converged)))
-        extra = take("extra_rules")
-        if extra:
-            catalog = catalog.with_profile(
-                LoadedProfile(
-                    EXTRA_RULES,
-                    f"{self.path}: {names.get('extra_rules', 'extraRules')}",
-                    Profile(kind="addon", description=f"extra rules of {self.path}", rules=extra),
-                )
-            )
-            addons.append(EXTRA_RULES)
-        prune = take("prune_from")
-        options = GenOptions(
-            role=role,
-            cni=cni,
-            tunnel=tunnel,
-            subnets=tuple(take("subnets") or ()),
-            addons=tuple(addons),
-            nodeport=nodeport,
-            converged=converged,
-            compact=bool(take("compact")),
-            profiles_dir=self.relative(self.spec.profiles_dir) if self.spec.profiles_dir is not None else None,
-            guard_from=tuple(take("guard_from") or ()),
-            prune_from=self.relative(prune) if prune is not None else None,
-            talos_version=self.spec.talos_version,
-        )
-        labels = Labels({**KEYS, **names})
-        used = used_groups(options, catalog, labels)
-        values: dict[str, Any] = {name: tuple(take(name, group in used) or ()) for name, group in GROUP_OF.items()}
-        options = options._replace(**values)
-        labels = Labels({**KEYS, **names})
-        return RoleRequest(role, options, labels, catalog, prune)
-
-
-def _applies(loaded: LoadedProfile, role: str, converged: bool) -> bool:
-    """Whether an add-on applies to the role (a converged control plane takes the workers' too)."""
-    roles = {role, CONVERGED_TAKES} if converged else {role}
-    return not loaded.profile.roles or bool(roles & set(loaded.profile.roles))
-
-
-def _error_line(exc: ValidationError, path: str, marked: Marked) -> str:
-    err = exc.errors()[0]
-    loc = tuple(err["loc"])
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    decoded = (err.get("ctx") or {}).get("error")
-    if isinstance(decoded, DecodeError):  # an extra rule, checked as profiles are: name its own key
-        loc += decoded.path
-        if decoded.unknown_key:
-            return f"{path}:{marked.line(loc)}: {key_path(loc)}: unknown key; valid: {', '.join(RULE_KEYS)}"
-        msg = decoded.message
-    line = marked.line(loc)
-    where = key_path(loc)
-    if err["type"] == "extra_forbidden":
-        parent = loc[:-1]
-        model: type[BaseModel] = ClusterSpec if not parent else Settings
-        if len(parent) == 2 and parent[0] == "exports":
-            if loc[-1] == "mergeInto":
-                return (
-                    f"{path}:{line}: {where}: a build writes the pfSense sections whole; merge them into "
-                    "a config.xml with talospatch export pfsense --merge-into BACKUP.xml"
-                )
-            model = ExportSpec
-        valid = ", ".join(f.alias or n for n, f in model.model_fields.items())
-        return f"{path}:{line}: {where}: unknown key; valid: {valid}"
-    if err["type"] == "missing":
-        return f"{path}:{line}: {where}: missing"
-    if err["type"] in ("tuple_type", "list_type"):
-        msg = "must be a list, e.g. [a, b]"
-    elif err["type"] in ("dict_type", "model_type", "model_attributes_type"):
-        msg = "must be a mapping of keys to values"
-    return f"{path}:{line}: {where}: {msg}" if where else f"{path}:{line}: {msg}"
-
-
-def parse_spec(text: str, path: str) -> LoadedSpec:
-    """Check a spec's text; ``path`` locates its relative paths and names it in messages."""
-    marked = load_marked(text, path)
-    if not isinstance(marked.data, dict):
-        raise BadInput(f"{path}:1: a cluster spec is a mapping of settings (subnets, controlplane, admins, ...)")
-    try:
-        spec = ClusterSpec.model_validate(marked.data)
-    except ValidationError as exc:
-        raise BadInput(_error_line(exc, path, marked)) from None
-    folder = Path(path).parent
-    profiles_dir = str(folder / spec.profiles_dir) if spec.profiles_dir is not None else None
-    # The line is looked up only when there is a folder to name (it parses the spec again).
-    label = f"{path}:{marked.line(('profilesDir',))}: profilesDir" if profiles_dir is not None else "profilesDir"
-    catalog = Catalog.load(profiles_dir, label)
-    loaded = LoadedSpec(path, spec, marked, catalog)
-    _check_names(loaded)
-    _check_exports(loaded)
-    return loaded
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
-
-
-def _check_exports(loaded: LoadedSpec) -> None:
-    """Export targets, the router options only where they apply, and one folder of its own per export."""
-    from talospatch.export import TARGETS
-
-    patches = loaded.output_dir.resolve()
-    folders: list[tuple[str, Path]] = [("output", patches)]
-    for index, entry in enumerate(loaded.spec.exports or ()):
-        if entry.target not in TARGETS:
-            raise BadInput(
-                f"{loaded.at(('exports', index, 'target'))}: unknown export target {entry.target!r}; "
-                f"valid: {', '.join(sorted(TARGETS))}"
-            )
-        if entry.target not in ROUTED_TARGETS:
-            for name in ROUTER_FIELDS:
-                if getattr(entry, name) is not None:
-                    key = ExportSpec.model_fields[name].alias or name
-                    raise BadInput(
-                        f"{loaded.at(('exports', index, key))}: applies to the pfsense and opnsense targets only"
-                    )
-        here = (loaded.folder / entry.output).resolve()
-        where = loaded.at(("exports", index, "output"))
-        if _inside(Path(loaded.path).resolve(), here):
-            raise BadInput(f"{where}: {entry.output} holds the spec itself; give the export a folder of its own")
-        for key, folder in folders:
-            if here == folder or _inside(folder, here):
-                raise BadInput(
-                    f"{where}: {entry.output} holds the files of {key}; give each export a folder of its own"
-                )
-            if key != "output" and _inside(here, folder):
-                raise BadInput(f"{where}: {entry.output} is inside the folder of {key}")
-        folders.append((f"exports[{index}].output", here))
-
-
-def _check_names(loaded: LoadedSpec) -> None:
-    """Role, CNI and add-on names against the profiles, each error at its line."""
-    spec = loaded.spec
-    catalog = loaded.catalog
-
-    def check(loc: tuple[str | int, ...], name: str, kind: Any) -> LoadedProfile:
-        try:
-            return catalog.get(name, kind)
-        except BadInput as exc:
-            raise BadInput(f"{loaded.at(loc)}: {exc}") from None
-
-    levels: list[tuple[tuple[str, ...], Settings]] = [((), spec)]
-    for role, settings in (spec.roles or {}).items():
-        check(("roles", role), role, "role")
-        levels.append((("roles", role), settings or Settings()))
-    if spec.nodeport_from and not (spec.nodeport or spec.converged):
-        raise BadInput(f"{loaded.at(('nodeportFrom',))}: needs nodeport: true (or converged: true)")
-    if spec.roles == {}:
-        raise BadInput(f"{loaded.at(('roles',))}: names no role; leave it out to build controlplane and worker")
-    for prefix, settings in levels:
-        if settings.cni is not None:
-            check((*prefix, "cni"), settings.cni, "cni")
-        converged = settings.converged if settings.converged is not None else bool(spec.converged)
-        for index, name in enumerate(settings.addons or ()):
-            addon = check((*prefix, "addons", index), name, "addon")
-            if prefix and not _applies(addon, prefix[1], converged):
-                raise BadInput(
-                    f"{loaded.at((*prefix, 'addons', index))}: add-on {name} applies to role "
-                    f"{', '.join(addon.profile.roles)} only, not {prefix[1]}"
-                )
-        if settings.extra_rules and EXTRA_RULES in catalog.names("addon"):
-            raise BadInput(f"{loaded.at((*prefix, 'extraRules'))}: a profile named {EXTRA_RULES} exists already")
-
-
-def load_spec(path: str) -> LoadedSpec:
-    """Read and check a spec file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such file (a cluster spec; talospatch init writes one)") from None
-    except IsADirectoryError:
-        raise BadInput(f"{path}: is a directory, not a cluster spec") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInput(f"{path}: cannot read: {exc}") from None
-    return parse_spec(text, path)
-
-
-def spec_data(opts: GenOptions, folder: str) -> dict[str, Any]:
-    """The spec that says what ``opts`` say (``init``): keys in gen's order, paths relative to ``folder``.
-
-    ``opts.role`` empty means every default role; a role makes the spec build that one only.
-    """
-    data: dict[str, Any] = {}
-    for name in GEN_FIELDS[1:]:
-        value = getattr(opts, name)
-        if value in (None, (), False):
-            continue
-        if name in ("profiles_dir", "prune_from"):
-            value = os.path.relpath(value, folder)
-        data[KEYS[name]] = list(value) if isinstance(value, tuple) else value
-    if opts.role:
-        data["roles"] = {opts.role: {}}
-    return data
-
-
-def spec_text(opts: GenOptions, folder: str) -> str:
-    """``spec_data`` as the text of a spec file in ``folder``, checked by building every role's documents."""
-    from talospatch.generate.expand import expand
-
-    text = "# talospatch cluster spec: `talospatch build` writes one patch per role into out/.\n"
-    text += dump(spec_data(opts, folder))
-    loaded = parse_spec(text, os.path.join(folder, SPEC_FILE))
-    for role in loaded.roles:
-        request = loaded.request(role)
-        try:
-            expand(request.options, request.catalog, request.labels)
-        except BadInput as exc:
-            raise BadInput(f"role {role}: {exc}") from None
-    return text

@@ -10,6 +10,15 @@ from talospatch.talos.documents import Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+# IPv6 link-local: never routed, so only hosts on the node's own links have these addresses.
+LINK_LOCAL = ipaddress.ip_network("fe80::/10")
+
+
+def is_link_local(network: Network) -> bool:
+    """An IPv6 network inside fe80::/10."""
+    return network.version == 6 and network.subnet_of(LINK_LOCAL)  # type: ignore[arg-type]
+
+
 def parse_address(text: str, option: str) -> IPAddress:
     """An IP address (not a CIDR); ``option`` names where it was given."""
     try:

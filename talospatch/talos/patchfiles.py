@@ -1,6 +1,8 @@
 """Read Talos patch files (``-`` is standard input) into the firewall they configure.
 
-A file may also be a whole machine config or ``talosctl get machineconfig -o yaml`` output.
+A file may also be a whole machine config or ``talosctl get machineconfig -o yaml`` output,
+or a patch written for talhelper (``$$patch``), read as talhelper passes it to Talos
+(``talospatch.talhelper.readable``).
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from talospatch.errors import BadInput
+from talospatch.talhelper import readable
 from talospatch.talos.documents import Firewall, apply_patches
-from talospatch.talos.machineconfig import config_documents
+from talospatch.talos.machineconfig import config_documents, is_resource
+from talospatch.yamlio import load_all
 
 
 def source_name(path: str) -> str:
@@ -31,25 +35,24 @@ def read_text(path: str) -> str:
         raise BadInput(f"{path}: cannot read: {exc}") from None
 
 
-# One file's documents with where each is (``FILE: document N``), as ``read_patches`` gives them.
-PatchFile = tuple[str, list[tuple[str, Mapping[str, Any]]]]
+def read_patch(path: str) -> str:
+    """A patch file's text as talosctl reads it (a file for talhelper with its escapes undone)."""
+    return readable(read_text(path), source_name(path))
 
 
-def read_patches(paths: Sequence[str]) -> list[PatchFile]:
-    """Each file (``-`` is stdin, read once) with its mapping documents; a ``talosctl get
-    machineconfig -o yaml`` resource gives the documents of its ``spec``."""
-    patches: list[PatchFile] = []
+def read_patches(paths: Sequence[str]) -> list[tuple[str, list[Mapping[str, Any]]]]:
+    """Each file's mapping documents (a ``talosctl get machineconfig`` resource gives its spec's)."""
+    patches: list[tuple[str, list[Mapping[str, Any]]]] = []
     for path in paths:
         where = source_name(path)
-        patches.append((where, config_documents(read_text(path), where)))
+        text = read_patch(path)
+        documents = load_all(text, where)
+        if any(is_resource(d) for d in documents):  # talosctl get machineconfig -o yaml
+            documents = [doc for _, doc in config_documents(text, where)]
+        patches.append((where, [d for d in documents if isinstance(d, dict)]))
     return patches
-
-
-def firewall_of(patches: Sequence[PatchFile]) -> Firewall:
-    """Apply the files' documents in order, as ``talosctl --config-patch`` would."""
-    return apply_patches([(where, [doc for _, doc in documents]) for where, documents in patches])
 
 
 def load_firewall(paths: Sequence[str]) -> Firewall:
     """Apply the patch files in order, as ``talosctl --config-patch`` would."""
-    return firewall_of(read_patches(paths))
+    return apply_patches(read_patches(paths))

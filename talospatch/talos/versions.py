@@ -142,6 +142,16 @@ CHANGES: tuple[Change, ...] = (
         "`nft` emits the rules from v1.14.0; `query` of an established connection before it says so",
         "55e0f6350 (PR #14048, in v1.14.0-rc.2; no v1.13 backport)",
     ),
+    Change(
+        "nts_default",
+        ((1, 14, 0),),
+        "time sync uses NTS by default (time.cloudflare.com): NTS key exchange on 4460/tcp, then NTP on 123/udp; "
+        "servers set in a TimeSyncConfig use NTS only with useNTS: true, machine.time.servers never",
+        "exports allow 4460/tcp egress beside 123/udp (to --ntp-server where the router can narrow it)",
+        "getDefault in controllers/network/timeserver_config.go (UseNTS = true, constants.DefaultNTPServer), "
+        "NTPConfig.UseNTS in pkg/machinery/config/types/network/time_sync.go (v1.14.0-rc.1); "
+        "beevik/nts defaultNtsPort 4460 (RFC 8915)",
+    ),
 )
 _CHANGE = {change.key: change for change in CHANGES}
 
@@ -221,6 +231,11 @@ class TalosVersion:
     @property
     def duplicate_documents_in_patch(self) -> bool:
         return self.has("duplicate_documents_in_patch")
+
+    @property
+    def nts_default(self) -> bool:
+        """Time sync defaults to NTS (key exchange on 4460/tcp) from v1.14."""
+        return self.has("nts_default")
 
 
 MAIN = TalosVersion(NEWEST_MINOR + 1, 0, is_main=True)

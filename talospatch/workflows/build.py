@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,10 @@ from talospatch.errors import BadInput
 from talospatch.export.fromspec import SpecExport, spec_exports
 from talospatch.generate.removal import Previous, parse_previous
 from talospatch.nft.compile import NodeContext
-from talospatch.spec.model import LoadedSpec, load_spec
+from talospatch.spec.load import LoadedSpec, load_spec
+from talospatch.spec.nodes import node_requests, node_warnings, nodes_folder
+from talospatch.spec.roles import RoleRequest
+from talospatch.talhelper import readable, talconfig_path
 from talospatch.talos.addresses import parse_network
 from talospatch.talos.documents import Firewall, apply_patches
 from talospatch.workflows.patch import Patch, make_patch
@@ -39,6 +43,7 @@ class RoleFile:
     path: Path
     patch: Patch
     old: str | None  # None: the file does not exist
+    node: str | None = None  # a node's own patch (out/nodes/NAME.yaml), of role ``role``
 
     @property
     def text(self) -> str:
@@ -85,8 +90,10 @@ class SpecBuild:
     warnings: list[str] = field(default_factory=list)
     lockouts: list[str] = field(default_factory=list)
     exports: list[ExportBuild] = field(default_factory=list)
-    # Where each role's context came from (its pruneFrom config), for stderr.
-    notes: list[str] = field(default_factory=list)
+    node_extra: list[Path] = field(default_factory=list)  # .yaml files in out/nodes/ that no node produces
+
+
+NOTHING = Previous("", 0, {}, {})  # the previous file of a file not built yet
 
 
 def _read(path: Path) -> str | None:
@@ -108,31 +115,38 @@ def build_spec(path: str) -> SpecBuild:
     files: list[RoleFile] = []
     warnings: list[str] = []
     lockouts: list[str] = []
-    notes: list[str] = []
     for role in spec.roles:
-        target = folder / f"{role}.yaml"
         try:
-            request = spec.request(role)
-            old = _read(target)
-            previous = parse_previous(old, str(target)) if old is not None else Previous("", 0, {}, {})
-            patch = make_patch(
-                request.options,
-                lambda opts: f"{command} (Talos {opts.talos_version})",
-                labels=request.labels,
-                catalog=request.catalog,
-                previous=previous,
-                keep_tombstones=spec.spec.keep_tombstones,
-                prune_label=request.prune_from,
-            )
+            role_file = _patch_file(spec, folder / f"{role}.yaml", spec.request(role), command, role)
         except BadInput as exc:
             raise BadInput(f"{path}: role {role}: {exc}") from None
-        notes += [f"{path}: role {role}: {message}" for message in patch.notes]
-        warnings += [f"{path}: role {role}: {message}" for message in patch.generated.warnings]
-        lockouts += [f"{path}: role {role}: {problem}" for problem in patch.lockouts]
-        files.append(RoleFile(role, target, patch, old))
-    produced = {f.path.name for f in files}
-    extra = sorted(p for p in folder.glob("*.yaml") if p.name not in produced) if folder.is_dir() else []
-    seen = {f"{f.role}: {message}" for f in files for message in f.patch.generated.warnings}
+        files.append(role_file)
+    role_files = {f.role: f for f in files}
+    try:
+        requests = node_requests(spec)
+    except BadInput as exc:
+        raise BadInput(f"{path}: {exc}") from None
+    if any(item.differs for item in requests):
+        for item in requests:
+            name = item.node.name
+            try:
+                target = nodes_folder(spec) / f"{name}.yaml"
+                node_file = _patch_file(spec, target, item.request, command, item.node.role, name)
+            except BadInput as exc:
+                raise BadInput(f"{path}: node {name}: {exc}") from None
+            files.append(node_file)
+    for built_file in files:
+        what = f"role {built_file.role}" if built_file.node is None else f"node {built_file.node}"
+        # A node's patch repeats its role's warnings: each is said once, for the role.
+        said = set(role_files[built_file.role].patch.generated.warnings) if built_file.node is not None else set()
+        warnings += [f"{path}: {what}: {m}" for m in built_file.patch.generated.warnings if m not in said]
+        lockouts += [f"{path}: {what}: {problem}" for problem in built_file.patch.lockouts]
+    warnings += node_warnings(spec, requests)
+    produced = {f.path for f in files}
+    extra = sorted(p for p in folder.glob("*.yaml") if p not in produced) if folder.is_dir() else []
+    node_folder = nodes_folder(spec)
+    node_extra = sorted(p for p in node_folder.glob("*.yaml") if p not in produced) if node_folder.is_dir() else []
+    seen = {f"{f.role}: {message}" for f in role_files.values() for message in f.patch.generated.warnings}
     exports: list[ExportBuild] = []
     for rendered in spec_exports(spec):
         built = _export_build(spec, rendered)
@@ -142,7 +156,28 @@ def build_spec(path: str) -> SpecBuild:
             for message in rendered.export.warnings
             if message not in seen
         ]
-    return SpecBuild(spec, files, extra, warnings, lockouts, exports, notes)
+    return SpecBuild(spec, files, extra, warnings, lockouts, exports, node_extra)
+
+
+def _patch_file(
+    spec: LoadedSpec, target: Path, request: RoleRequest, command: str, role: str, node: str | None = None
+) -> RoleFile:
+    """One patch of the spec over the file it replaces, so removed rules keep their delete documents."""
+    old = _read(target)
+    # A file for talhelper is compared, and its tombstones kept, as talosctl reads it.
+    previous = parse_previous(readable(old, str(target)), str(target)) if old is not None else NOTHING
+    patch = make_patch(
+        request.options,
+        lambda opts: f"{command} (Talos {opts.talos_version})" + (f", node {node}" if node is not None else ""),
+        labels=request.labels,
+        catalog=request.catalog,
+        previous=previous,
+        keep_tombstones=spec.spec.keep_tombstones,
+        prune_label=request.prune_from,
+        tool=spec.tool,
+        path=talconfig_path(os.path.relpath(target, spec.folder)),
+    )
+    return RoleFile(role, target, patch, old, node)
 
 
 def _export_build(spec: LoadedSpec, rendered: SpecExport) -> ExportBuild:
@@ -175,6 +210,8 @@ def write_build(result: SpecBuild) -> list[str]:
     lines = []
     with output.Staging() as staging:
         staging.make_folder(str(spec.output_dir), patches_key)
+        if any(f.node is not None for f in result.files):
+            staging.make_folder(str(nodes_folder(spec)), patches_key)
         for built in result.exports:
             staging.make_folder(str(built.folder), export_keys[built.index])
         for role_file in result.files:
@@ -211,8 +248,16 @@ class CheckReport:
         return "".join(line if line.endswith("\n") else f"{line}\n" for line in parts)
 
 
+def node_extra_reason(result: SpecBuild) -> str:
+    """Why a file in out/nodes/ is extra: the node is gone, or no node differs from its role now."""
+    if any(f.node is not None for f in result.files):
+        return f"no node of {result.spec.path} has that name"
+    return f"no node of {result.spec.path} differs from its role, so each takes its role's patch"
+
+
 def _firewall(text: str, where: str) -> Firewall:
-    return apply_patches([(where, [d for d in load_all(text, where) if isinstance(d, dict)])])
+    documents = load_all(readable(text, where), where)
+    return apply_patches([(where, [d for d in documents if isinstance(d, dict)])])
 
 
 def _context(spec: LoadedSpec, patch: Patch) -> NodeContext:
@@ -263,6 +308,9 @@ def check_build(result: SpecBuild) -> CheckReport:
     for path in result.extra:
         problems.append(f"{path}: extra: no role of {result.spec.path} produces it")
         summary.append(f"{path}: extra: no role of {result.spec.path} produces it; delete it or add the role")
+    for path in result.node_extra:
+        problems.append(f"{path}: extra: {node_extra_reason(result)}")
+        summary.append(f"{path}: extra: {node_extra_reason(result)}; delete it")
     for built in result.exports:
         what = f"{built.key} ({built.target}) of {result.spec.path}"
         for export_file in built.files:

@@ -65,7 +65,7 @@ def test_unexpected_exception_is_exit_4_with_traceback(
 ) -> None:
     import talospatch.workflows.patch
 
-    def boom(generated: object, command: str) -> str:
+    def boom(*args: object) -> str:
         raise RuntimeError("boom in render")
 
     monkeypatch.setattr(talospatch.workflows.patch, "render", boom)

@@ -36,6 +36,7 @@ PROFILE_OPTION_VALUES = {
     "--nodeport-from": OUTSIDER,
     "--bgp-peer": "192.168.30.1",
     "--load-balancer": "203.0.113.0/28",
+    "--kubespan-peer": "203.0.113.7",
     "--nodeport": None,
     "--converged": None,
     "--compact": None,

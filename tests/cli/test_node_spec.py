@@ -24,7 +24,10 @@ def test_verify_and_audit_take_a_spec(cli: Cli) -> None:
 
 
 def test_a_spec_needs_a_role_the_spec_builds(cli: Cli) -> None:
-    assert error_message(cli("nft", SPEC)) == f"{SPEC} is a cluster spec: give --role with the role to look at"
+    assert (
+        error_message(cli("nft", SPEC))
+        == f"{SPEC} is a cluster spec: give --role with the role to look at, or --node NAME"
+    )
     message = error_message(cli("nft", SPEC, "--role", "bastion"))
     assert message == f"{SPEC}: the spec builds controlplane, worker, not role 'bastion'"
 

@@ -9,8 +9,9 @@ import hcl2
 import pytest
 from hcl2.utils import SerializationOptions
 
-from talospatch.export import ClusterOptions, export
+from talospatch.export import render
 from talospatch.export.aws import MAX_DESCRIPTION, description
+from talospatch.generate.options import GenOptions
 from testing.exportnft import build_cluster_cli, resources, variables
 
 HCL = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
@@ -19,13 +20,13 @@ DESCRIPTION_CHARS = re.compile(r"[a-zA-Z0-9 ._\-:/()#,@\[\]+=;{}!$*]*")
 SOURCES = ("cidr_ipv4", "cidr_ipv6", "prefix_list_id", "referenced_security_group_id")
 
 CLUSTERS = {
-    "reference": ClusterOptions(
+    "reference": GenOptions(
         subnets=("192.168.30.0/24",),
         tunnel="geneve",
         controlplane=("192.168.30.11", "192.168.30.12", "192.168.30.13"),
         admins=("196.45.28.20/32",),
     ),
-    "dualstack-everything": ClusterOptions(
+    "dualstack-everything": GenOptions(
         subnets=("192.168.30.0/24", "fd00:30::/64"),
         controlplane=("192.168.30.11", "fd00:30::11"),
         workers=("192.168.30.21", "fd00:30::21"),
@@ -35,12 +36,12 @@ CLUSTERS = {
         nodeport=True,
         nodeport_from=("203.0.113.0/24", "2001:db8:51::/48"),
     ),
-    "no-admin": ClusterOptions(subnets=("192.168.30.0/24",), cni="flannel"),
+    "no-admin": GenOptions(subnets=("192.168.30.0/24",), cni="flannel"),
 }
 
 
-def _load(options: ClusterOptions) -> dict[str, Any]:
-    text = export("aws-terraform", build_cluster_cli(options)).files[FILE]
+def _load(options: GenOptions) -> dict[str, Any]:
+    text = render("aws-terraform", build_cluster_cli(options)).files[FILE]
     doc: dict[str, Any] = hcl2.loads(text, serialization_options=HCL)
     return doc
 
@@ -121,9 +122,9 @@ def test_without_admins_the_variable_is_empty() -> None:
 
 def test_warns_past_sixty_inbound_rules_per_group() -> None:
     admins = tuple(f"198.51.100.{i}/32" for i in range(1, 30))
-    small = export("aws-terraform", build_cluster_cli(CLUSTERS["reference"]))
+    small = render("aws-terraform", build_cluster_cli(CLUSTERS["reference"]))
     assert small.warnings == ()
-    big = export("aws-terraform", build_cluster_cli(ClusterOptions(subnets=("192.168.30.0/24",), admins=admins)))
+    big = render("aws-terraform", build_cluster_cli(GenOptions(subnets=("192.168.30.0/24",), admins=admins)))
     assert len(big.warnings) == 1
     # control plane: 6443 and 50000 per admin CIDR (58) + node and pod rules
     assert re.fullmatch(r"aws-terraform: security group controlplane has \d+ inbound ipv4 rules .*", big.warnings[0])

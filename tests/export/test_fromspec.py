@@ -8,20 +8,16 @@ from pathlib import Path
 import pytest
 
 from talospatch.errors import BadInput
-from talospatch.export import TARGETS, build_cluster, export
-from talospatch.export.fromspec import Router, cluster_request, render, spec_cluster, spec_exports
+from talospatch.export import render
+from talospatch.export.cluster import build_cluster
+from talospatch.export.fromspec import cluster_request, export_options, spec_cluster, spec_exports
 from talospatch.generate.expand import expand
 from talospatch.generate.options import GenOptions
-from talospatch.spec.model import load_spec, parse_spec
+from talospatch.registry import NAMES, ExportOptions
+from talospatch.spec.load import load_spec, parse_spec
+from testing.cluster import REFERENCE_SPEC
 
-REFERENCE = """\
-cni: cilium
-tunnel: geneve
-subnets: [192.168.30.0/24]
-controlplane: [192.168.30.11, 192.168.30.12, 192.168.30.13]
-admins: [196.45.28.20/32]
-from: [196.45.28.20]
-"""
+REFERENCE = REFERENCE_SPEC
 REFERENCE_OPTIONS = GenOptions(
     cni="cilium",
     tunnel="geneve",
@@ -74,7 +70,7 @@ def bad_spec(folder: Path, text: str) -> str:
     return str(exc.value)
 
 
-@pytest.mark.parametrize("target", sorted(TARGETS))
+@pytest.mark.parametrize("target", NAMES)
 @pytest.mark.parametrize(
     ("text", "options"), [(REFERENCE, REFERENCE_OPTIONS), (RICH, RICH_OPTIONS)], ids=["ref", "rich"]
 )
@@ -82,21 +78,15 @@ def test_export_from_the_spec_equals_export_from_the_options(
     tmp_path: Path, target: str, text: str, options: GenOptions
 ) -> None:
     request = cluster_request(load_spec(str(spec_file(tmp_path, text))))
-    from_spec = render(request, target)
-    if target in ("pfsense", "opnsense"):
-        from talospatch.export import opnsense, pfsense
-
-        make = pfsense.pfsense if target == "pfsense" else opnsense.opnsense
-        from_options = make(options)
-    else:
-        from_options = export(target, build_cluster(options, command=request.command))
+    from_spec = render(target, spec_cluster(request))
+    from_options = render(target, build_cluster(options, command=request.command))
     assert from_spec.files == from_options.files
     assert from_spec.warnings == from_options.warnings
 
 
 def test_the_headers_name_the_build_that_makes_the_talos_patches(tmp_path: Path) -> None:
     request = cluster_request(load_spec(str(spec_file(tmp_path, REFERENCE + "output: built\n"))))
-    (text,) = render(request, "aws-terraform").files.values()
+    (text,) = render("aws-terraform", spec_cluster(request)).files.values()
     assert "#   talospatch build talospatch.yaml (built/controlplane.yaml)\n" in text
     assert "#   talospatch build talospatch.yaml (built/worker.yaml)\n" in text
 
@@ -130,8 +120,8 @@ def test_per_role_settings_give_each_role_the_rules_of_its_talos_patch(tmp_path:
 def test_the_same_addresses_given_per_role_are_one_group(tmp_path: Path) -> None:
     text = REFERENCE.replace("admins: [196.45.28.20/32]\n", "")
     text += "roles:\n  controlplane:\n    admins: [196.45.28.20/32]\n  worker:\n    admins: [196.45.28.20/32]\n"
-    request = cluster_request(load_spec(str(spec_file(tmp_path, text))))
-    assert request.options.admins == ("196.45.28.20/32",)
+    cluster = spec_cluster(cluster_request(load_spec(str(spec_file(tmp_path, text)))))
+    assert [str(n) for n in cluster.addresses("admins")] == ["196.45.28.20/32"]
 
 
 def test_different_addresses_per_role_name_the_spec_line_and_key(tmp_path: Path) -> None:
@@ -157,7 +147,7 @@ def test_router_options_of_an_export_entry(tmp_path: Path) -> None:
     )
     (built,) = spec_exports(load_spec(str(spec_file(tmp_path, text))))
     assert built.folder == tmp_path / "pf"
-    assert Router.of(built.entry) == Router("opt2", ("lan", "opt3"), ("192.168.30.1",))
+    assert export_options(built.entry) == ExportOptions("opt2", ("lan", "opt3"), ("192.168.30.1",))
     filter_xml = built.export.files["pfsense-filter.xml"]
     assert "<interface>opt2</interface>" in filter_xml
     assert "<interface>opt3</interface>" in filter_xml
@@ -169,10 +159,7 @@ def test_router_options_of_an_export_entry(tmp_path: Path) -> None:
         (
             "  - target: juniper\n    output: j\n",
             8,
-            (
-                "exports[0].target: unknown export target 'juniper'; valid: aws-terraform, opnsense, pfsense, "
-                "proxmox, proxmox-terraform"
-            ),
+            f"exports[0].target: unknown export target 'juniper'; valid: {', '.join(sorted(NAMES))}",
         ),
         ("  - target: proxmox\n", 8, "exports[0].output: missing"),
         (
@@ -258,10 +245,9 @@ def test_a_good_exports_list_parses(tmp_path: Path) -> None:
 
 
 def test_the_schema_lists_every_export_target() -> None:
-    from talospatch.spec.model import EXPORT_TARGETS, schema
+    from talospatch.spec.model import schema
 
-    assert sorted(EXPORT_TARGETS) == sorted(TARGETS)
-    assert schema()["$defs"]["ExportSpec"]["properties"]["target"]["enum"] == list(EXPORT_TARGETS)
+    assert schema()["$defs"]["ExportSpec"]["properties"]["target"]["enum"] == list(NAMES)
 
 
 def test_an_empty_from_interfaces_list_is_refused(tmp_path: Path) -> None:
@@ -269,3 +255,21 @@ def test_an_empty_from_interfaces_list_is_refused(tmp_path: Path) -> None:
     message = bad_spec(tmp_path, text)
     assert message.startswith(f"{tmp_path / 'talospatch.yaml'}:10: exports[0].fromInterfaces: ")
     assert "at least 1 item" in message
+
+
+def test_every_export_of_a_spec_renders_one_expansion_of_each_role(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from talospatch.export import fromspec
+
+    text = REFERENCE + "exports:\n" + "".join(f"  - {{target: {t}, output: e/{t}}}\n" for t in NAMES)
+    expanded: list[str] = []
+
+    def counting(options: GenOptions, *args: object) -> object:
+        expanded.append(options.role)
+        return expand(options, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fromspec, "expand", counting)
+    built = spec_exports(load_spec(str(spec_file(tmp_path, text))))
+    assert [b.entry.target for b in built] == list(NAMES)
+    assert expanded == ["controlplane", "worker"]

@@ -14,8 +14,11 @@ from typing import Any
 import pytest
 
 from talospatch.errors import BadInput
-from talospatch.export.opnsense import ALIASES_FILE, NOTES_FILE, RULES_FILE, STALE_FILE, opnsense
+from talospatch.export.cluster import Export, build_cluster
+from talospatch.export.opnsense import ALIASES_FILE, FIRST_SEQUENCE, NOTES_FILE, RULES_FILE, STALE_FILE, render
 from talospatch.generate.expand import GenOptions
+from talospatch.registry import ExportOptions
+from testing.exportnft import reference
 from testing.snapshots import text_snapshot
 
 # opnsense/core models/OPNsense/Firewall/Filter.xml, rules.rule, at f95e81516ee0 (2026-08):
@@ -90,19 +93,9 @@ BOOLEAN = {"0", "1"}
 EXTENSIONS = {suffix: text_snapshot(suffix) for suffix in ("csv", "json", "txt")}
 
 
-REFERENCE = GenOptions(
-    role="controlplane",
-    subnets=("192.168.30.0/24",),
-    cni="cilium",
-    tunnel="geneve",
-    controlplane=("192.168.30.11", "192.168.30.12", "192.168.30.13"),
-    admins=("196.45.28.20/32",),
-)
-
-
-def reference(**changes: Any) -> GenOptions:
-    """The reference cluster: 192.168.30.0/24, control planes .11-.13, one admin, Cilium with Geneve."""
-    return REFERENCE._replace(**changes)
+def opnsense(options: GenOptions, *, first_sequence: int = FIRST_SEQUENCE, **export: Any) -> Export:
+    """The target's files for gen's options, with ``export``'s options."""
+    return render(build_cluster(options), ExportOptions(**export), first_sequence=first_sequence)
 
 
 def read_rules(text: str) -> list[dict[str, str]]:
@@ -178,6 +171,7 @@ def test_reference_cluster_reads_back_with_the_model_fields() -> None:
             ("lan", "TCP", "50000", "talospatch_admins", "talospatch_nodes"),
             ("opt1", "TCP", "443", "talospatch_nodes", "any"),
             ("opt1", "UDP", "123", "talospatch_nodes", "any"),
+            ("opt1", "TCP", "4460", "talospatch_nodes", "any"),
         ]
     )
     assert aliases["talospatch_controlplane"]["content"] == "192.168.30.11\n192.168.30.12\n192.168.30.13"
@@ -201,6 +195,9 @@ def test_a_wide_cluster_reads_back() -> None:
     assert by_port[("123", "UDP", "talospatch_nodes")]["destination_net"] == "talospatch_ntp"
     assert by_port[("443", "TCP", "talospatch_nodes")]["ipprotocol"] == "inet46"
     assert by_port[("123", "UDP", "talospatch_nodes")]["ipprotocol"] == "inet"
+    # NTS key exchange goes to the same NTP servers (v1.14 default time sync).
+    assert by_port[("4460", "TCP", "talospatch_nodes")]["destination_net"] == "talospatch_ntp"
+    assert by_port[("4460", "TCP", "talospatch_nodes")]["ipprotocol"] == "inet"
 
 
 def test_uuids_are_stable_so_an_upload_updates_in_place() -> None:

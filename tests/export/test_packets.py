@@ -31,7 +31,7 @@ import hcl2
 import pytest
 from hcl2.utils import SerializationOptions
 
-from talospatch.export import ClusterOptions, export
+from talospatch.export import render as export
 from talospatch.generate.expand import GenOptions, expand
 from talospatch.nft.compile import NodeContext, compile_firewall
 from talospatch.nft.text import render
@@ -61,8 +61,8 @@ class Case:
     nodeport: bool = False
 
     @property
-    def options(self) -> ClusterOptions:
-        return ClusterOptions(
+    def options(self) -> GenOptions:
+        return GenOptions(
             subnets=("192.168.30.0/24", "fd00:30::/64") if self.dual else ("192.168.30.0/24",),
             tunnel="geneve",
             controlplane=CP4 + (CP6 if self.dual else ()),

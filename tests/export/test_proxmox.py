@@ -3,53 +3,19 @@ python-hcl2: every line is one pve-firewall accepts, and both say the same."""
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
-import hcl2
 import pytest
-from hcl2.utils import SerializationOptions
 
-from talospatch.export import ClusterOptions, export
+from talospatch.export import render
 from talospatch.export.proxmox import GROUP_NAME, _dports
+from talospatch.generate.options import GenOptions
 from talospatch.talos.documents import PortRange
-from testing.exportnft import build_cluster_cli, resources
-from testing.pvefw import Config, PveSyntaxError, parse_fw, parse_rule
-
-HCL = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
-
-CLUSTERS = {
-    "reference": ClusterOptions(
-        subnets=("192.168.30.0/24",),
-        tunnel="geneve",
-        controlplane=("192.168.30.11", "192.168.30.12", "192.168.30.13"),
-        admins=("196.45.28.20/32",),
-    ),
-    "dualstack-everything": ClusterOptions(
-        subnets=("192.168.30.0/24", "fd00:30::/64"),
-        controlplane=("192.168.30.11", "fd00:30::11"),
-        workers=("192.168.30.21", "fd00:30::21"),
-        admins=("196.45.28.20/32", "2001:db8:45::/48"),
-        pod_subnets=("10.244.0.0/16", "fd00:244::/56"),
-        addons=(
-            "cilium-wireguard",
-            "etcd-metrics",
-            "hubble",
-            "ingress-http",
-            "kubespan",
-            "metallb",
-            "node-exporter",
-            "trust-nodes",
-        ),
-        nodeport=True,
-        nodeport_from=("203.0.113.0/24", "2001:db8:51::/48"),
-    ),
-    "calico-no-admin": ClusterOptions(subnets=("192.168.30.0/24",), cni="calico"),
-}
+from testing.exportnft import PVE_CLUSTERS as CLUSTERS
+from testing.exportnft import build_cluster_cli
+from testing.pvefw import PveSyntaxError, parse_fw, parse_rule
 
 
 def _files(name: str) -> dict[str, str]:
-    return export("proxmox", build_cluster_cli(CLUSTERS[name])).files
+    return render("proxmox", build_cluster_cli(CLUSTERS[name])).files
 
 
 def _rule_lines(text: str) -> int:
@@ -85,7 +51,11 @@ def test_pve_firewall_accepts_every_line(name: str) -> None:
         # every IN rule has a protocol and ports; the egress is the seed's
         rules = cluster.groups[group]
         assert all(r.proto in ("tcp", "udp") and r.dport for r in rules)
-        assert [(r.proto, r.dport) for r in rules if r.type == "out"] == [("tcp", "443"), ("udp", "123")]
+        assert [(r.proto, r.dport) for r in rules if r.type == "out"] == [
+            ("tcp", "443"),
+            ("udp", "123"),
+            ("tcp", "4460"),
+        ]
 
 
 def test_reference_cluster_groups() -> None:
@@ -102,8 +72,8 @@ def test_any_on_a_single_stack_cluster_is_ipv4_only() -> None:
     cluster = parse_fw(_files("dualstack-everything")["cluster.fw"], "cluster")
     http = [r for r in cluster.groups["talos-worker"] if r.comment and r.comment.startswith("ingress-http")]
     assert [r.source for r in http] == [None]  # both families
-    single = build_cluster_cli(ClusterOptions(subnets=("192.168.30.0/24",), addons=("ingress-http",)))
-    parsed = parse_fw(export("proxmox", single).files["cluster.fw"], "cluster")
+    single = build_cluster_cli(GenOptions(subnets=("192.168.30.0/24",), addons=("ingress-http",)))
+    parsed = parse_fw(render("proxmox", single).files["cluster.fw"], "cluster")
     http = [r for r in parsed.groups["talos-worker"] if r.comment and r.comment.startswith("ingress-http")]
     assert [(r.source, r.dport) for r in http] == [("0.0.0.0/0", "80,443")]
 
@@ -183,59 +153,3 @@ def test_grammar_port_accepts_pve_documentation_examples() -> None:
         "[OPTIONS]\nenable: 1\n\n[RULES]\nGROUP webserver -i net1 # x\nIN ACCEPT -source local_network\n", "vm", conf
     )
     assert vm.rules[0].iface == "net1"
-
-
-# --------------------------------------------------------------------------------------
-# proxmox-terraform says the same as cluster.fw
-
-
-def _rule_attrs(rule: Any) -> dict[str, Any]:
-    attrs: dict[str, Any] = rule[0] if isinstance(rule, list) else rule
-    return attrs
-
-
-def _terraform(name: str) -> dict[str, Any]:
-    text = export("proxmox-terraform", build_cluster_cli(CLUSTERS[name])).files["talos-proxmox-firewall.tf"]
-    doc: dict[str, Any] = hcl2.loads(text, serialization_options=HCL)
-    return doc
-
-
-def _as_fw_line(attrs: dict[str, Any]) -> str:
-    words = [attrs["type"].upper(), attrs["action"]]
-    for key, flag in (("source", "-source"), ("proto", "-p"), ("dport", "-dport")):
-        if key in attrs:
-            words += [flag, str(attrs[key])]
-    return " ".join(words) + f" # {attrs['comment']}"
-
-
-@pytest.mark.parametrize("name", list(CLUSTERS))
-def test_terraform_matches_cluster_fw(name: str) -> None:
-    fw: Config = parse_fw(_files(name)["cluster.fw"], "cluster")
-    doc = _terraform(name)
-    groups = resources(doc, "proxmox_virtual_environment_cluster_firewall_security_group")
-    assert {g["name"] for g in groups.values()} == set(fw.groups)
-    for attrs in groups.values():
-        rules = attrs["rule"] if isinstance(attrs["rule"], list) else [attrs["rule"]]
-        # each rule block, written as a .fw line, is accepted by the grammar and equals cluster.fw's
-        lines = [_as_fw_line(_rule_attrs(r)) for r in rules]
-        parsed = [parse_rule(line, "group", fw, None) for line in lines]
-        assert parsed == fw.groups[attrs["name"]]
-    ipsets = resources(doc, "proxmox_virtual_environment_firewall_ipset")
-    got = {
-        s["name"]: [c["name"] for c in (s["cidr"] if isinstance(s["cidr"], list) else [s["cidr"]])]
-        for s in ipsets.values()
-    }
-    aliases = {a["name"]: a["cidr"] for a in resources(doc, "proxmox_virtual_environment_firewall_alias").values()}
-    want = {name: [aliases.get(e, e) for e in entries] for name, entries in fw.ipsets.items()}
-    assert got == want
-    for role, group in GROUP_NAME.items():
-        options = resources(doc, "proxmox_virtual_environment_firewall_options")[f"{role}_vms"]
-        assert (options["enabled"], options["input_policy"]) == (True, "DROP")
-        vm_rules = resources(doc, "proxmox_virtual_environment_firewall_rules")[f"{role}_vms"]
-        rule = _rule_attrs(vm_rules["rule"])
-        assert rule["iface"] == "net0"
-        assert re.fullmatch(
-            rf"\$\{{proxmox_virtual_environment_cluster_firewall_security_group\.{group.replace('-', '_')}\.name\}}",
-            rule["security_group"],
-        )
-    assert resources(doc, "proxmox_virtual_environment_cluster_firewall")["talos"]["enabled"] is True

@@ -1,37 +1,24 @@
-"""What a router in front of the node VLAN can enforce, and what it never sees."""
+"""What a router in front of the node VLAN can enforce, and what it never sees: a view of the cluster."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 
 from talospatch.errors import BadInput
-from talospatch.export.routed import (
-    DESCRIPTION_MAX,
-    TAG,
-    RoutedPlan,
-    describe,
-    expand_roles,
-    plan,
-    stable_number,
-    stable_uuid,
-)
+from talospatch.export import routed as routed_view
+from talospatch.export.cluster import build_cluster
+from talospatch.export.routed import DESCRIPTION_MAX, TAG, RoutedPlan, describe, stable_number, stable_uuid
 from talospatch.generate.expand import GenOptions
+from testing.exportnft import reference
 
 SUBNET = ("192.168.30.0/24",)
 CONTROLPLANE = ("192.168.30.11", "192.168.30.12", "192.168.30.13")
 ADMIN = ("196.45.28.20/32",)
 
 
-REFERENCE = GenOptions(
-    role="controlplane", subnets=SUBNET, cni="cilium", tunnel="geneve", controlplane=CONTROLPLANE, admins=ADMIN
-)
-
-
-def reference(**changes: Any) -> GenOptions:
-    """The reference cluster: 192.168.30.0/24, control planes .11-.13, one admin, Cilium with Geneve."""
-    return REFERENCE._replace(**changes)
+def plan(options: GenOptions, ntp_servers: tuple[str, ...] = ()) -> RoutedPlan:
+    """The router's view of the cluster gen's options build."""
+    return routed_view.plan(build_cluster(options), ntp_servers)
 
 
 def rows(routed: RoutedPlan) -> set[tuple[str, str, str, str | None, str | None, tuple[int, ...]]]:
@@ -49,6 +36,7 @@ def test_reference_cluster_routes_admin_rules_and_egress_only() -> None:
         ("inbound", "50000/tcp", "worker", "talospatch_admins", "talospatch_nodes", (4,)),
         ("egress", "443/tcp", "egress", "talospatch_nodes", None, (4,)),
         ("egress", "123/udp", "egress", "talospatch_nodes", None, (4,)),
+        ("egress", "4460/tcp", "egress", "talospatch_nodes", None, (4,)),
     }
     assert {a.name: [str(n) for n in a.networks] for a in routed.aliases} == {
         "talospatch_nodes": ["192.168.30.0/24"],
@@ -101,12 +89,12 @@ def test_dual_stack_nodes_give_dual_egress_and_v4_admin_rules() -> None:
 
 def test_nodeport_clients_and_role_only_addons_go_to_their_role() -> None:
     options = reference(nodeport=True, nodeport_from=("10.50.0.0/24",), addons=("etcd-metrics",))
-    roles = expand_roles(options)
-    assert any(r.document.name.startswith("nodeport-ingress") for r in roles["worker"].rules)
-    assert not any(r.document.name.startswith("nodeport-ingress") for r in roles["controlplane"].rules)
-    assert any(r.profile == "etcd-metrics" for r in roles["controlplane"].rules)
-    assert not any(r.profile == "etcd-metrics" for r in roles["worker"].rules)
-    routed = plan(options)
+    cluster = build_cluster(options)
+    assert any(r.name.startswith("nodeport-ingress") for r in cluster.role("worker").rules)
+    assert not any(r.name.startswith("nodeport-ingress") for r in cluster.role("controlplane").rules)
+    assert any(r.profile == "etcd-metrics" for r in cluster.role("controlplane").rules)
+    assert not any(r.profile == "etcd-metrics" for r in cluster.role("worker").rules)
+    routed = routed_view.plan(cluster)
     nodeport = {(r.protocol, r.source) for r in routed.rules if "nodeport" in r.key}
     assert nodeport == {
         ("tcp", "talospatch_admins"),
@@ -134,6 +122,23 @@ def test_ntp_servers_become_the_egress_destination() -> None:
         "162.159.200.1/32",
         "192.168.1.1/32",
     ]
+    # NTS key exchange (v1.14's default time sync) goes to the same servers, on 4460/tcp.
+    nts = next(r for r in routed.rules if r.key == "egress/nts-ke")
+    assert (nts.protocol, nts.port.label, nts.destination, nts.families) == ("tcp", "4460", "talospatch_ntp", (4,))
+
+
+@pytest.mark.parametrize(
+    ("version", "nts"),
+    [("1.13", False), ("v1.12.5", False), (None, True), ("1.14", True), ("main", True)],
+    ids=["v1.13", "v1.12.5", "default", "v1.14", "main"],
+)
+def test_nts_key_exchange_egress_from_v1_14(version: str | None, nts: bool) -> None:
+    """Talos v1.14 syncs time with NTS by default (4460/tcp, then NTP on 123/udp); older releases use NTP only."""
+    routed = plan(reference(talos_version=version), ntp_servers=("162.159.200.1",))
+    egress = [(r.port.label, r.protocol, r.destination) for r in routed.rules if r.placement == "egress"]
+    assert egress[:2] == [("443", "tcp", None), ("123", "udp", "talospatch_ntp")]
+    assert (("4460", "tcp", "talospatch_ntp") in egress) is nts
+    assert len(egress) == 2 + nts
 
 
 @pytest.mark.parametrize(

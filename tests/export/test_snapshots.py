@@ -9,18 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from talospatch.export import ClusterOptions, export
+from talospatch.export import render
 from testing.cluster import OUT
-from testing.exportnft import build_cluster_cli
+from testing.exportnft import REFERENCE, build_cluster_cli
 from testing.snapshots import text_snapshot
-
-REFERENCE = ClusterOptions(
-    subnets=("192.168.30.0/24",),
-    cni="cilium",
-    tunnel="geneve",
-    controlplane=("192.168.30.11", "192.168.30.12", "192.168.30.13"),
-    admins=("196.45.28.20/32",),
-)
 
 # The files out/ holds for the reference spec's exports.
 IN_OUT = [
@@ -39,7 +31,7 @@ def _without_regenerate_lines(text: str) -> list[str]:
 
 @pytest.mark.parametrize(("target", "file"), IN_OUT)
 def test_reference_cluster_equals_out(target: str, file: str) -> None:
-    result = export(target, build_cluster_cli(REFERENCE))
+    result = render(target, build_cluster_cli(REFERENCE))
     assert result.warnings == ()
     golden = (OUT / file).read_text(encoding="utf-8")
     assert _without_regenerate_lines(result.files[file.split("/")[1]]) == _without_regenerate_lines(golden)
@@ -47,17 +39,17 @@ def test_reference_cluster_equals_out(target: str, file: str) -> None:
 
 @pytest.mark.parametrize(("target", "file"), FILES)
 def test_reference_cluster(snapshot, target: str, file: str) -> None:  # type: ignore[no-untyped-def]
-    result = export(target, build_cluster_cli(REFERENCE))
+    result = render(target, build_cluster_cli(REFERENCE))
     assert result.warnings == ()
     assert result.files[file] == snapshot.use_extension(text_snapshot("tf"))
 
 
 def test_every_file_of_every_target_has_a_snapshot() -> None:
-    from talospatch.export import TARGETS
+    from talospatch.registry import NAMES
 
     cluster = build_cluster_cli(REFERENCE)
-    # pfsense and opnsense have snapshots of their own (test_export_pfsense/opnsense.py).
-    per_nic = [t for t in TARGETS if t not in ("pfsense", "opnsense")]
-    wanted = {(t, f) for t in per_nic for f in export(t, cluster).files}
+    # pfsense and opnsense have snapshots of their own (test_pfsense.py, test_opnsense.py).
+    per_nic = [t for t in NAMES if t not in ("pfsense", "opnsense")]
+    wanted = {(t, f) for t in per_nic for f in render(t, cluster).files}
     golden = {(p.values[0], str(p.values[1]).split("/")[1]) for p in IN_OUT}
     assert wanted == golden | {tuple(p.values) for p in FILES}

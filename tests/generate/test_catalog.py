@@ -352,6 +352,8 @@ def _which(query: str, profiles_dir: str | None = None) -> list[tuple[str, str, 
             [
                 ("calico-bgp-ingress", "calico", "cni", "tcp"),
                 ("bgp-peers-ingress", "bgp", "addon", "tcp"),
+                ("talos-bgp-ingress", "talos-bgp", "addon", "tcp"),
+                ("talos-bgp-unnumbered-ingress", "talos-bgp-unnumbered", "addon", "tcp"),
                 ("trust-nodes-tcp", "trust-nodes", "addon", "tcp"),
             ],
             id="179-tcp",

@@ -251,3 +251,32 @@ def test_listener_table_errors_name_the_entry(text: str, message: str) -> None:
     with pytest.raises(BadInput) as excinfo:
         parse_listeners(text)
     assert str(excinfo.value) == message
+
+
+NATIVE_BGP_NETSTAT = (
+    "Proto   Recv-Q   Send-Q   Local Address   Foreign Address   State    PID/Program name\n"
+    "tcp6    0        0        :::179          :::*              LISTEN   1/machined\n"
+    "udp6    0        0        :::3784         :::*                       1/machined\n"
+)
+
+
+def test_talos_native_bgp_listeners_are_known() -> None:
+    """Talos's own BGP speaker (GoBGP in machined, v1.14+) on 179/tcp and its BFD on 3784/udp."""
+    known = known_listeners()
+    assert known[(179, "tcp")].expect == known[(3784, "udp")].expect == "open"
+    assert "BGPInstanceConfig" in known[(179, "tcp")].component
+    sockets = listeners(parse_netstat(NATIVE_BGP_NETSTAT, "f"))
+    unopened = audit(sockets, firewall("block"), CP1_DUAL)
+    assert [r.note for r in unopened.listeners] == [
+        f"no rule opens it ({known[(179, 'tcp')].component}: {known[(179, 'tcp')].why})",
+        f"no rule opens it ({known[(3784, 'udp')].component}: {known[(3784, 'udp')].why})",
+    ]
+    fw = firewall(
+        "block",
+        rule("talos-bgp-ingress", [179], "tcp", "192.168.30.1/32", "fe80::/10"),
+        rule("talos-bgp-bfd-ingress", [3784], "udp", "192.168.30.1/32"),
+    )
+    bgp, bfd = audit(sockets, fw, CP1_DUAL).listeners
+    assert (bgp.status, [str(a) for a in bgp.access]) == ("open", ["talos-bgp-ingress: 192.168.30.1, fe80::/10"])
+    assert (bfd.status, [str(a) for a in bfd.access]) == ("open", ["talos-bgp-bfd-ingress: 192.168.30.1"])
+    assert (bgp.public, bfd.public) == (False, False)

@@ -11,7 +11,8 @@ import pytest
 
 from talospatch.errors import BadInput
 from talospatch.generate.expand import expand
-from talospatch.spec.model import EXTRA_RULES, SCHEMA_PATH, parse_spec, schema_text
+from talospatch.spec.load import parse_spec
+from talospatch.spec.model import EXTRA_RULES, SCHEMA_PATH, schema_text
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -243,3 +244,18 @@ def test_converged_and_peer_groups_apply_where_they_mean_something() -> None:
     for role in loaded.roles:
         request = loaded.request(role)
         expand(request.options, request.catalog, request.labels)
+
+
+def test_kubespan_peers_and_the_first_release_of_a_profile() -> None:
+    loaded = spec(BASE + "addons: [kubespan, talos-bgp]\nbgpPeers: [192.168.30.1]\nkubespanPeers: [203.0.113.7]\n")
+    for role in loaded.roles:
+        request = loaded.request(role)
+        generated = expand(request.options, request.catalog, request.labels)
+        by_name = {r.document.name: [str(s) for s in r.document.subnets] for r in generated.rules}
+        assert by_name["kubespan-ingress"] == ["192.168.30.0/24", "203.0.113.7/32"]
+        assert all("203.0.113.7/32" not in v for k, v in by_name.items() if k != "kubespan-ingress")
+    old = spec(BASE + "talosVersion: '1.13'\naddons: [talos-bgp]\nbgpPeers: [192.168.30.1]\n")
+    request = old.request("worker")
+    with pytest.raises(BadInput, match=r"^add-on talos-bgp is for Talos v1\.14\.0 and newer, and talosVersion is"):
+        expand(request.options, request.catalog, request.labels)
+    assert error(BASE + "kubespanPeers: [203.0.113.7/8]\n").startswith("talospatch.yaml:5: kubespanPeers[0]: ")

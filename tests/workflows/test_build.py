@@ -11,16 +11,10 @@ import pytest
 
 from talospatch.talos.documents import apply_patches
 from talospatch.yamlio import load_all
+from testing.cluster import REFERENCE_SPEC
 from testing.runner import ERROR, error_message, ok, run
 
-SPEC = """\
-cni: cilium
-tunnel: geneve
-subnets: [192.168.30.0/24]
-controlplane: [192.168.30.11, 192.168.30.12, 192.168.30.13]
-admins: [196.45.28.20/32]
-from: [196.45.28.20]
-"""
+SPEC = REFERENCE_SPEC
 
 
 def write_spec(folder: Path, text: str = SPEC, name: str = "talospatch.yaml") -> Path:

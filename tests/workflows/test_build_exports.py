@@ -7,15 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from testing.cluster import REFERENCE_SPEC
 from testing.runner import error_message, ok, run
 
-SPEC = """\
-cni: cilium
-tunnel: geneve
-subnets: [192.168.30.0/24]
-controlplane: [192.168.30.11, 192.168.30.12, 192.168.30.13]
-admins: [196.45.28.20/32]
-from: [196.45.28.20]
+SPEC = (
+    REFERENCE_SPEC
+    + """\
 exports:
   - target: aws-terraform
     output: out/aws
@@ -25,6 +22,7 @@ exports:
     output: routers/opnsense
     clusterInterface: opt2
 """
+)
 FILES = [
     "out/aws/talos-security-groups.tf",
     "out/controlplane.yaml",

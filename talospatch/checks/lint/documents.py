@@ -26,6 +26,7 @@ from talospatch.talos.documents import (
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _TOKEN = re.compile(r"__talospatch_placeholder_([A-Za-z_][A-Za-z0-9_]*)__")
 _REJECTED = "fix the document: Talos rejects it"
+DHCPV6_KIND = "DHCPv6Config"
 
 
 def mark_placeholders(text: str) -> str:
@@ -64,6 +65,37 @@ def machine_type(documents: list[tuple[str, Mapping[str, Any]]]) -> str | None:
             value = machine.get("type")
             return str(value) if value else None
     return None
+
+
+def _dhcpv6_on(device: Mapping[str, Any]) -> bool:
+    """A v1alpha1 interface or VLAN with DHCPv6: ``dhcp: true`` and ``dhcpOptions.ipv6: true``
+    (Talos's default is DHCPv4 only)."""
+    options = device.get("dhcpOptions")
+    return device.get("dhcp") is True and isinstance(options, Mapping) and options.get("ipv6") is True
+
+
+def dhcpv6_links(documents: list[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """Where the config turns DHCPv6 on: ``DHCPv6Config`` documents (v1.12+) and the legacy
+    ``machine.network.interfaces`` (and their VLANs) with ``dhcpOptions.ipv6``."""
+    found: list[str] = []
+    for _, data in documents:
+        if data.get("kind") == DHCPV6_KIND and data.get("$patch") != "delete":
+            found.append(f"{DHCPV6_KIND}/{data.get('name') or ''}")
+        machine = data.get("machine") if data.get("version") == "v1alpha1" else None
+        network = machine.get("network") if isinstance(machine, Mapping) else None
+        interfaces = network.get("interfaces") if isinstance(network, Mapping) else None
+        for index, device in enumerate(interfaces if isinstance(interfaces, list) else []):
+            if not isinstance(device, Mapping):
+                continue
+            where = f"machine.network.interfaces[{index}]"
+            name = f" ({device['interface']})" if isinstance(device.get("interface"), str) else ""
+            if _dhcpv6_on(device):
+                found.append(where + name)
+            vlans = device.get("vlans")
+            for vindex, vlan in enumerate(vlans if isinstance(vlans, list) else []):
+                if isinstance(vlan, Mapping) and _dhcpv6_on(vlan):
+                    found.append(f"{where}.vlans[{vindex}]{name}")
+    return found
 
 
 def check_placeholders(data: Mapping[str, Any], where: str, label: str, out: Collector) -> Mapping[str, Any] | None:

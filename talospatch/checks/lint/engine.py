@@ -6,49 +6,24 @@ document on its own (so one bad document does not hide the others), then looks a
 firewall the file configures: each rule on its own, then the whole set, then what the
 profiles named in ``LintOptions`` require. The checks and their order are
 ``talospatch.checks.lint.registry``'s; this module reads and merges the files and runs them.
-
-What the files say of the cluster (``talospatch.talos.context``: pod and service subnets,
-host DNS, kube-proxy, scheduling on control planes) is read from the node's documents, the
-command line's flags winning; the firewall checks see it in ``LintOptions.context`` and
-``LintOptions.cluster``, and ``Report.notes`` says where each value came from.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
-from talospatch.checks.lint.documents import label, machine_type, mark_placeholders
+from talospatch.checks.lint.context import node_context
+from talospatch.checks.lint.documents import dhcpv6_links, label, machine_type, mark_placeholders
 from talospatch.checks.lint.findings import Collector, Finding, exit_code
 from talospatch.checks.lint.firewall import NFT_RULE_BUDGET
 from talospatch.checks.lint.options import LintOptions, lint_options
 from talospatch.checks.lint.registry import DOCUMENT_CHECKS, FILE_CHECKS, FIREWALL_CHECKS, RULE_CHECKS
 from talospatch.errors import BadInput
-from talospatch.nft.compile import with_cluster
-from talospatch.talos.context import read_context, resolve
+from talospatch.talos.context import ConfigContext, config_context
 from talospatch.talos.documents import DEFAULT_ACTION_KIND, RULE_KIND, RuleConfig, apply_patches
 from talospatch.talos.machineconfig import config_documents
 
-__all__ = [
-    "NFT_RULE_BUDGET",
-    "Finding",
-    "LintOptions",
-    "Report",
-    "check_merged",
-    "check_text",
-    "exit_code",
-    "lint_merged",
-    "lint_options",
-    "lint_text",
-]
-
-
-@dataclass(frozen=True)
-class Report:
-    """A lint run's findings, and the notes on where the node's context came from."""
-
-    findings: list[Finding]
-    notes: list[str]
+__all__ = ["NFT_RULE_BUDGET", "Finding", "LintOptions", "check_merged", "check_text", "exit_code", "lint_options"]
 
 
 def _read(text: str, path: str, options: LintOptions) -> Collector:
@@ -59,8 +34,13 @@ def _read(text: str, path: str, options: LintOptions) -> Collector:
     except BadInput as exc:
         out.add("file", "unreadable", str(exc).removeprefix(f"{path}: "), "fix the YAML", "error")
         return out
+    try:
+        out.config = config_context(documents)
+    except BadInput as exc:
+        out.add("config", "invalid", str(exc).removeprefix(f"{path}: "), "fix the value", "error")
+        return out
     out.machine_type = machine_type(documents)
-    out.config = documents
+    out.dhcpv6 = tuple(dhcpv6_links(documents))
     kinds = (RULE_KIND, DEFAULT_ACTION_KIND)
     for where, data in documents:
         if data.get("kind") not in kinds:
@@ -91,21 +71,12 @@ def _takes_part(rule: RuleConfig, out: Collector) -> bool:
     return True
 
 
-def _node(files: list[Collector], path: str, options: LintOptions) -> Collector:
-    """The collector of the node the files make: the options with the node's context, read
-    from the documents in order (``BadInput`` for a value Talos refuses) under the flags."""
-    cluster = resolve(read_context(d for file in files for d in file.config), options.given, options.labels)
-    context = with_cluster(options.context, cluster)
-    out = Collector(path, dataclasses.replace(options, context=context, cluster=cluster))
-    out.notes = list(cluster.notes)
-    return out
-
-
-def _whole(files: list[Collector], path: str, options: LintOptions) -> Collector:
+def _whole(files: list[Collector], path: str, options: LintOptions) -> list[Finding]:
     """The firewall the files configure, applied in order as talosctl applies patches."""
-    out = _node(files, path, options)
+    config = _merged_config(files)
+    out = Collector(path, dataclasses.replace(options, context=node_context(options.context, config)), config=config)
     if any(f.severity == "error" for file in files for f in file.findings):
-        return out
+        return []
     placeholders = sum(file.placeholders for file in files)
     if placeholders:
         out.add(
@@ -114,47 +85,44 @@ def _whole(files: list[Collector], path: str, options: LintOptions) -> Collector
             f"{placeholders} document(s) hold placeholders, so the firewall as a whole is not checked",
             "substitute them and run check again",
         )
-        return out
+        return out.findings
     out.machine_type = next((file.machine_type for file in files if file.machine_type), None)
+    out.dhcpv6 = tuple(where for file in files for where in file.dhcpv6)
     merged = apply_patches([(file.path, file.documents) for file in files], validate=False)
     kept = tuple(rule for rule in merged.rules if _takes_part(rule, out))
     if any(f.severity == "error" for f in out.findings):
-        return out
+        return out.findings
     firewall = dataclasses.replace(merged, rules=kept)
     if firewall.active:
         for check in FIREWALL_CHECKS:
             if firewall.has_default_doc or not check.needs_mode:
                 check.run(firewall, out)
-    return out
+    return out.findings
+
+
+def _merged_config(files: list[Collector]) -> ConfigContext:
+    """What the files' configs say, a later file's value over an earlier one's."""
+    merged: dict[str, object] = {}
+    for file in files:
+        merged.update({k: v for k, v in vars(file.config).items() if v is not None})
+    return ConfigContext(**merged)  # type: ignore[arg-type]
 
 
 def _reported(findings: list[Finding], options: LintOptions) -> list[Finding]:
     return [f for f in findings if f.code not in options.ignore]
 
 
-def lint_text(text: str, path: str, options: LintOptions | None = None) -> Report:
-    """Every finding for one file's text, and the notes; ``path`` names it in the findings."""
+def check_text(text: str, path: str, options: LintOptions | None = None) -> list[Finding]:
+    """Every finding for one file's text; ``path`` names it in the findings."""
     opts = LintOptions() if options is None else options
     file = _read(text, path, opts)
-    node = _whole([file], path, opts)
-    return Report(_reported(file.findings + node.findings, opts), node.notes)
+    return _reported(file.findings + _whole([file], path, opts), opts)
 
 
-def lint_merged(files: list[tuple[str, str]], options: LintOptions | None = None) -> Report:
+def check_merged(files: list[tuple[str, str]], options: LintOptions | None = None) -> list[Finding]:
     """Files that are patches of one node (``(path, text)`` in apply order): each document
     on its own, then the firewall they make together, named ``A + B + ...``."""
     opts = LintOptions() if options is None else options
     read = [_read(text, path, opts) for path, text in files]
     label = " + ".join(path for path, _ in files)
-    node = _whole(read, label, opts)
-    return Report(_reported([f for file in read for f in file.findings] + node.findings, opts), node.notes)
-
-
-def check_text(text: str, path: str, options: LintOptions | None = None) -> list[Finding]:
-    """``lint_text``'s findings."""
-    return lint_text(text, path, options).findings
-
-
-def check_merged(files: list[tuple[str, str]], options: LintOptions | None = None) -> list[Finding]:
-    """``lint_merged``'s findings."""
-    return lint_merged(files, options).findings
+    return _reported([f for file in read for f in file.findings] + _whole(read, label, opts), opts)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from talospatch.checks.lint.options import LintOptions
+from talospatch.talos.context import ConfigContext
 from talospatch.talos.documents import Network, RuleConfig
 
 Severity = Literal["error", "hazard"]
@@ -48,10 +49,10 @@ class Collector:
     names: Counter[str] = field(default_factory=Counter)
     placeholders: int = 0
     machine_type: str | None = None
-    # Every config document of the file (firewall or not), for what it says of the cluster.
-    config: list[tuple[str, Mapping[str, Any]]] = field(default_factory=list)
-    # Where the node's context came from (``talospatch.talos.context``), for stderr.
-    notes: list[str] = field(default_factory=list)
+    # Where the config turns DHCPv6 on (``documents.dhcpv6_links``).
+    dhcpv6: tuple[str, ...] = ()
+    # What the node's config says beside the firewall (pod subnets, kube-proxy, scheduling).
+    config: ConfigContext = field(default_factory=ConfigContext)
 
     def add(self, document: str, code: str, message: str, fix: str, severity: Severity = "hazard") -> None:
         self.findings.append(Finding(self.path, document, code, message, fix, severity))

@@ -18,10 +18,13 @@ from talospatch.checks.lint.findings import Collector, nets, ports_text
 from talospatch.checks.lint.options import LintOptions
 from talospatch.nft.compile import compile_firewall
 from talospatch.nft.reach import Reach
-from talospatch.talos.context import nodeport_bypass
+from talospatch.talos.addresses import LINK_LOCAL, IPAddress, is_link_local
 from talospatch.talos.documents import DEFAULT_ACTION_KIND, L4, RULE_KIND, Firewall, PortRange
 
 APID: tuple[int, L4] = (50000, "tcp")
+DHCPV6_CLIENT_PORT = 546
+# The node's own link-local address, where a DHCPv6 reply is sent.
+_NODE_LINK_LOCAL = ipaddress.ip_address("fe80::2")
 KUBE_API: tuple[int, L4] = (6443, "tcp")
 
 # Compiled nft rules above which Talos before v1.13.9 / v1.14.0-rc.1 risks ENOBUFS (issue
@@ -46,7 +49,7 @@ def _dual_stack(fw: Firewall, opts: LintOptions) -> tuple[bool, str]:
     if opts.subnets:
         versions = {n.version for n in opts.subnets}
         return len(versions) == 2, f"{opts.labels('subnets')} {nets(opts.subnets)}"
-    specific = [n for r in fw.rules for n in r.subnets if n.prefixlen > 0]
+    specific = [n for r in fw.rules for n in r.subnets if n.prefixlen > 0 and not is_link_local(n)]
     v4 = next((n for n in specific if n.version == 4), None)
     v6 = next((n for n in specific if n.version == 6), None)
     if v4 is None or v6 is None:
@@ -58,6 +61,8 @@ def check_families(fw: Firewall, out: Collector) -> None:
     dual, evidence = _dual_stack(fw, out.options)
     if dual:
         for rule in fw.rules:
+            if rule.subnets and all(is_link_local(n) for n in rule.subnets):
+                continue  # IPv6 link-local only (DHCPv6, unnumbered BGP): there is no IPv4 side to it
             versions = {n.version for n in rule.subnets}
             if len(versions) == 1:
                 have, lack = (4, 6) if 4 in versions else (6, 4)
@@ -145,6 +150,36 @@ def check_lockout(fw: Firewall, out: Collector) -> None:
         )
 
 
+def _link_local_sources(fw: Firewall) -> set[IPAddress]:
+    """One link-local address inside each rule subnet that overlaps fe80::/10, and fe80::1."""
+    found: set[IPAddress] = {ipaddress.IPv6Address("fe80::1")}
+    for rule in fw.rules:
+        for subnet in rule.subnets:
+            if subnet.version == 6 and subnet.overlaps(LINK_LOCAL):
+                inner = subnet if is_link_local(subnet) else LINK_LOCAL
+                found.add(inner.network_address + (1 if inner.num_addresses > 1 else 0))
+    return found
+
+
+def check_dhcpv6(fw: Firewall, out: Collector) -> None:
+    """DHCPv6 on, and no link-local server may answer: the reply to the multicast Solicit is
+    a new flow for conntrack (tests/nft/test_dhcp_realpackets.py)."""
+    if not out.dhcpv6:
+        return
+    reach = Reach(fw, out.options.context, out.options.version)
+    sources = _link_local_sources(fw)
+    if any(reach.query(a, DHCPV6_CLIENT_PORT, "udp", _NODE_LINK_LOCAL).allowed for a in sources):
+        return
+    out.add(
+        "firewall",
+        "dhcpv6-blocked",
+        f"DHCPv6 is on ({', '.join(out.dhcpv6)}) and the firewall drops its replies: the server answers the "
+        f"multicast Solicit from a link-local address to {DHCPV6_CLIENT_PORT}/udp, a new flow for conntrack, so "
+        "the node gets no DHCPv6 address",
+        f"allow {DHCPV6_CLIENT_PORT}/udp from fe80::/10 (talospatch gen --with dhcp); DHCPv4 needs no rule",
+    )
+
+
 def check_redundant(fw: Firewall, out: Collector) -> None:
     """A rule that adds nothing to the others: removing it changes no verdict (last first)."""
     current = fw
@@ -171,17 +206,3 @@ def check_redundant(fw: Firewall, out: Collector) -> None:
         fix = "delete it, or merge its ports and sources into one rule"
         out.add(f"{RULE_KIND}/{rule.name}", "redundant", what, fix)
         current = without
-
-
-def check_nodeport_bypass(fw: Firewall, out: Collector) -> None:
-    """kube-proxy is off (the node's config or ``--no-kube-proxy`` says so): NodePorts pass
-    by the rules, whatever they say of 30000-32767."""
-    by = out.options.cluster.kube_proxy_off_by
-    if by is not None:
-        out.add(
-            "firewall",
-            "nodeport-bypass",
-            nodeport_bypass(by, fw),
-            "filter NodePorts where the replacement serves them (Cilium: its host firewall or a "
-            "CiliumClusterwideNetworkPolicy), or expose no NodePort services",
-        )

@@ -1,6 +1,5 @@
 """What the files do not say: the options a lint run is given (``LintOptions``), parsed
-from strings by ``lint_options``. What a machine config says of its cluster (subnets, host
-DNS, kube-proxy, scheduling) the engine reads per node, with ``given`` winning over it."""
+from strings by ``lint_options``."""
 
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ from talospatch.generate.options import FIELD_NAMES, Labels
 from talospatch.generate.profiles import Catalog, LoadedProfile
 from talospatch.nft.compile import NodeContext
 from talospatch.talos.addresses import IPAddress, parse_address, parse_network
-from talospatch.talos.context import Context, Given
 from talospatch.talos.documents import L4, Network
 from talospatch.talos.versions import TalosVersion, parse_talos_version
 
@@ -33,12 +31,6 @@ class LintOptions:
     version: TalosVersion | None = None
     # Rule codes whose findings are not reported (the checks still run: a rule Talos ignores stays ignored).
     ignore: frozenset[str] = frozenset()
-    # The command line's context flags, and the role asked about (``--role``).
-    given: Given = field(default_factory=Given)
-    role: str | None = None
-    profiles_dir: str | None = None
-    # The node's context as resolved for the files being checked (set by the engine).
-    cluster: Context = field(default_factory=Context)
 
 
 def lint_options(
@@ -54,23 +46,9 @@ def lint_options(
     talos_version: str | None = None,
     labels: Labels = FIELD_NAMES,
     ignore: frozenset[str] = frozenset(),
-    pod_subnets: tuple[str, ...] = (),
-    service_subnets: tuple[str, ...] = (),
-    no_host_dns: bool = False,
-    no_kube_proxy: bool = False,
-    converged: bool = False,
 ) -> LintOptions:
     """Parse the strings; ``BadInput`` names the option of a bad value (``ignore``: see
     ``registry.ignorable``)."""
-    given = Given(
-        pod_subnets=tuple(parse_network(p, labels("pod_subnets"), allow_address=False) for p in pod_subnets),
-        service_subnets=tuple(
-            parse_network(s, labels("service_subnets"), allow_address=False) for s in service_subnets
-        ),
-        no_host_dns=no_host_dns,
-        no_kube_proxy=no_kube_proxy,
-        converged=converged,
-    )
     nets = tuple(parse_network(s, labels("subnets"), allow_address=False) for s in subnets)
     planes = tuple(parse_network(c, labels("controlplane"), allow_address=True) for c in controlplane)
     addresses = tuple(dict.fromkeys(parse_address(a, labels("guard_from")) for a in guard_from))
@@ -93,17 +71,9 @@ def lint_options(
             if tunnel not in valid:
                 raise BadInput(f"unknown tunnel {tunnel!r}; valid: {', '.join(valid)}")
     version = None if talos_version is None else parse_talos_version(talos_version).version
+    if version is not None:
+        for loaded in selected:
+            loaded.require_release(version, labels("talos_version"))
     return LintOptions(
-        planes,
-        nets,
-        addresses,
-        tuple(selected),
-        tunnel,
-        lockout,
-        labels=labels,
-        version=version,
-        ignore=ignore,
-        given=given,
-        role=role,
-        profiles_dir=profiles_dir,
+        planes, nets, addresses, tuple(selected), tunnel, lockout, labels=labels, version=version, ignore=ignore
     )

@@ -1,18 +1,13 @@
 """Profile coverage: each port the role, CNI and add-on profiles named in ``LintOptions``
-need that no rule allows (in block mode; accept mode allows them all). A control plane
-that runs workloads (its config allows scheduling, or ``--converged``) needs the NodePorts
-too, and the workers' add-ons named."""
+need that no rule allows (in block mode; accept mode allows them all)."""
 
 from __future__ import annotations
 
 from talospatch.checks.lint.findings import Collector
 from talospatch.checks.lint.firewall import covered
 from talospatch.generate.options import ALL_TUNNELS
-from talospatch.generate.profiles import Catalog, LoadedProfile, ProfileRule
-from talospatch.talos.context import runs_workloads
+from talospatch.generate.profiles import LoadedProfile, ProfileRule
 from talospatch.talos.documents import L4, Firewall, PortRange
-
-NODEPORT_PROFILE = "nodeport"
 
 
 def _required(entry: ProfileRule) -> list[tuple[PortRange, L4]]:
@@ -24,29 +19,20 @@ def check_profiles(fw: Firewall, out: Collector) -> None:
     opts = out.options
     if fw.default_action != "block":
         return
-    profiles = list(opts.profiles)
-    workloads = runs_workloads(opts.cluster, opts.role)
-    if workloads and all(p.name != NODEPORT_PROFILE for p in profiles):
-        catalog = Catalog.load(opts.profiles_dir, opts.labels("profiles_dir"))
-        profiles.append(catalog.get(NODEPORT_PROFILE, "addon"))
-    for loaded in profiles:
-        # A worker's profile on a control plane: say why it applies.
-        why = ""
-        if workloads and "worker" in loaded.profile.roles:
-            why = f" (this control plane runs workloads: {opts.cluster.converged_by})"
+    for loaded in opts.profiles:
         plain = [e for e in loaded.profile.rules if e.tunnel is None]
         # Without a tunnel named, one of the overlays that open a port must be allowed ("native"
         # routing needs none, so it is taken only when named).
         carrying = [t for t in loaded.profile.tunnels if any(e.tunnel == t for e in loaded.profile.rules)]
         tunnels = [opts.tunnel] if opts.tunnel in loaded.profile.tunnels else carrying
         for entry in plain:
-            _missing(fw, out, loaded, entry, why)
+            _missing(fw, out, loaded, entry)
         if not tunnels:
             continue
         by_tunnel = {t: [e for e in loaded.profile.rules if e.tunnel == t] for t in tunnels}
         if len(tunnels) == 1 or opts.tunnel == ALL_TUNNELS:
             for entry in (e for t in tunnels for e in by_tunnel[t]):
-                _missing(fw, out, loaded, entry, why)
+                _missing(fw, out, loaded, entry)
             continue
         if any(
             all(covered(fw, proto, p) for e in entries for p, proto in _required(e)) for entries in by_tunnel.values()
@@ -59,17 +45,17 @@ def check_profiles(fw: Firewall, out: Collector) -> None:
         out.add(
             "firewall",
             "missing-port",
-            f"{loaded.name}: no rule allows its tunnel, {choices}{why}",
+            f"{loaded.name}: no rule allows its tunnel, {choices}",
             f"add the rule of your tunnel ({opts.labels('tunnel')} names it)",
         )
 
 
-def _missing(fw: Firewall, out: Collector, loaded: LoadedProfile, entry: ProfileRule, why: str = "") -> None:
+def _missing(fw: Firewall, out: Collector, loaded: LoadedProfile, entry: ProfileRule) -> None:
     lacking = [f"{p.label}/{proto}" for p, proto in _required(entry) if not covered(fw, proto, p)]
     if lacking:
         out.add(
             "firewall",
             "missing-port",
-            f"{loaded.name}: {entry.name} ({entry.service}) needs {', '.join(lacking)} and no rule allows it{why}",
+            f"{loaded.name}: {entry.name} ({entry.service}) needs {', '.join(lacking)} and no rule allows it",
             f"add a rule from {', '.join(entry.from_)}: {entry.why}",
         )

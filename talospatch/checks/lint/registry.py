@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from talospatch.checks.lint import documents, firewall, profiles, rules
+from talospatch.checks.lint import context, documents, firewall, profiles, rules
 from talospatch.checks.lint.findings import Collector, Severity
 from talospatch.errors import BadInput
 from talospatch.talos.documents import Firewall, RuleConfig
@@ -135,7 +135,8 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "one-family",
         "hazard",
-        "A rule with sources of one IP family on a dual-stack node: its ports are closed over the other.",
+        "A rule with sources of one IP family on a dual-stack node: its ports are closed over the other "
+        "(rules from IPv6 link-local addresses only, such as DHCPv6's, are not reported).",
         "Add the other family's sources.",
         (OnFirewall(firewall.check_families, needs_mode=False),),
     ),
@@ -177,20 +178,35 @@ RULES: tuple[Rule, ...] = (
         (OnFirewall(firewall.check_lockout),),
     ),
     Rule(
-        "missing-port",
+        "dhcpv6-blocked",
         "hazard",
-        "A port the role, CNI or add-on profiles given need, and no rule allows (block mode); on a control plane "
-        "that runs workloads (its config or `--converged`), also the NodePorts and the workers' add-ons.",
-        "Add a rule for it from the sources the profile names.",
-        (OnFirewall(profiles.check_profiles),),
+        "DHCPv6 turned on (`DHCPv6Config`, or `dhcpOptions.ipv6`) and no rule lets the server's link-local "
+        "reply reach 546/udp: conntrack sees it as new, so the node gets no DHCPv6 address.",
+        "Allow 546/udp from fe80::/10 (`gen --with dhcp`). DHCPv4 needs no rule.",
+        (OnFirewall(firewall.check_dhcpv6),),
     ),
     Rule(
         "nodeport-bypass",
         "hazard",
-        "kube-proxy is off (`cluster.proxy.disabled`, `KubeProxyConfig` `enabled: false`, or `--no-kube-proxy`): "
-        "NodePorts are served by its replacement before nftables and bypass every rule.",
-        "Filter NodePorts where the replacement serves them, or expose no NodePort services.",
-        (OnFirewall(firewall.check_nodeport_bypass, needs_mode=False),),
+        "The node's config turns kube-proxy off (`cluster.proxy.disabled`, `KubeProxyConfig` `enabled: false`): "
+        "the CNI's kube-proxy replacement serves NodePorts before nftables, past every rule.",
+        "Filter NodePorts in the CNI (Cilium host firewall, network policy), or keep kube-proxy.",
+        (OnFirewall(context.check_kube_proxy, needs_mode=False),),
+    ),
+    Rule(
+        "converged-missing",
+        "hazard",
+        "A control plane whose config lets workloads run on it (`cluster.allowSchedulingOnControlPlanes`, "
+        "a `KubeNodeConfig` without the control-plane NoSchedule taint) and no rule for the NodePorts (block mode).",
+        "Generate it with `gen --role controlplane --converged`, or keep the taint.",
+        (OnFirewall(context.check_converged),),
+    ),
+    Rule(
+        "missing-port",
+        "hazard",
+        "A port the role, CNI or add-on profiles given need, and no rule allows (block mode).",
+        "Add a rule for it from the sources the profile names.",
+        (OnFirewall(profiles.check_profiles),),
     ),
     Rule(
         "redundant",

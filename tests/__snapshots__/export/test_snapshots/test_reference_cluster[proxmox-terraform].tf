@@ -221,6 +221,14 @@ resource "proxmox_virtual_environment_cluster_firewall_security_group" "talos_cp
     dport   = "123"
     comment = "ntp-egress: NTP time synchronisation"
   }
+
+  rule {
+    type    = "out"
+    action  = "ACCEPT"
+    proto   = "tcp"
+    dport   = "4460"
+    comment = "nts-ke-egress: NTS key exchange (Talos v1.14+ default time sync)"
+  }
 }
 
 resource "proxmox_virtual_environment_cluster_firewall_security_group" "talos_worker" {
@@ -296,6 +304,14 @@ resource "proxmox_virtual_environment_cluster_firewall_security_group" "talos_wo
     proto   = "udp"
     dport   = "123"
     comment = "ntp-egress: NTP time synchronisation"
+  }
+
+  rule {
+    type    = "out"
+    action  = "ACCEPT"
+    proto   = "tcp"
+    dport   = "4460"
+    comment = "nts-ke-egress: NTS key exchange (Talos v1.14+ default time sync)"
   }
 }
 
