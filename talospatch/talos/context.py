@@ -16,7 +16,22 @@ accepts each in two forms (siderolabs/talos ``pkg/machinery/config/types/``, rel
   NoSchedule taint on a control plane unless scheduling is allowed. A control plane's
   ``KubeNodeConfig`` without that taint schedules workloads.
 
-Documents are read in order; a later one wins, as talosctl merges patches.
+Documents are read in order; a later one wins, as talosctl merges patches. Beyond the shapes:
+
+- a whole machine config (a ``version: v1alpha1`` document) that sets no host DNS has Talos's
+  zero value, forwarding off: ``NetworkHostDNSConfig()`` is nil then, and
+  ``internal/app/machined/pkg/controllers/network/nftables_chain_config.go`` adds the host DNS
+  rules only when ``ForwardKubeDNSToHost()`` is true (a patch that says nothing says nothing);
+- a taint keeps workloads off with the effect ``NoSchedule`` or ``NoExecute``, written
+  ``effect`` or ``value:effect`` (``pkg/machinery/labels/validate.go``); ``PreferNoSchedule``
+  does not. ``machine.nodeTaints`` holds the v1alpha1 node's own taints, and the older
+  ``cluster.allowSchedulingOnMasters`` counts when ``allowSchedulingOnControlPlanes`` is unset
+  (``v1alpha1/v1alpha1_clusterconfig.go``, ``ScheduleOnControlPlanes``);
+- each v1.14 document refuses its v1alpha1 counterpart beside it (``V1Alpha1ConflictValidate``
+  in the files above): ``KubeNetworkConfig`` and ``cluster.network``, ``KubeProxyConfig`` and
+  ``cluster.proxy``, ``KubeNodeConfig`` and ``cluster.allowSchedulingOnControlPlanes`` (or
+  ``machine.nodeTaints``), ``ResolverConfig.hostDNS`` and ``machine.features.hostDNS``. Such a
+  config is ``BadInput``.
 """
 
 from __future__ import annotations
@@ -32,6 +47,17 @@ from talospatch.talos.documents import Network
 T = TypeVar("T")
 
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
+# Taint effects that keep pods off a node (PreferNoSchedule only discourages them).
+BLOCKING_EFFECTS = ("NoSchedule", "NoExecute")
+# A v1.14 document and the v1alpha1 key Talos refuses beside it.
+CONFLICTS = (
+    ("KubeNetworkConfig", "cluster.network"),
+    ("KubeProxyConfig", "cluster.proxy"),
+    ("KubeNodeConfig", "cluster.allowSchedulingOnControlPlanes"),
+    ("KubeNodeConfig", "cluster.allowSchedulingOnMasters"),
+    ("KubeNodeConfig", "machine.nodeTaints"),
+    ("ResolverConfig hostDNS", "machine.features.hostDNS"),
+)
 
 
 @dataclass(frozen=True)
@@ -91,7 +117,21 @@ def _subnets(value: Any, key: str, where: str) -> Sourced[tuple[Network, ...]] |
     return Sourced(tuple(parse_network(v, f"{where}: {key}", allow_address=False) for v in value), key, where)
 
 
-def _v1alpha1(doc: Mapping[str, Any], where: str, found: dict[str, Any]) -> None:
+def _blocking_taint(taints: object, key: str, where: str) -> str | None:
+    """The effect of the control-plane taint in ``taints`` when it keeps workloads off."""
+    if taints is None:
+        return None
+    if not isinstance(taints, Mapping):
+        raise BadInput(f"{where}: {key} must be a mapping")
+    value = taints.get(CONTROL_PLANE_LABEL)
+    effect = str(value).rpartition(":")[2] if value is not None else ""
+    return effect if effect in BLOCKING_EFFECTS else None
+
+
+def _v1alpha1(doc: Mapping[str, Any], where: str, found: dict[str, Any], seen: dict[str, str]) -> None:
+    for key in (k for _, k in CONFLICTS if not k.startswith("Kube")):
+        if _get(doc, key) is not None:
+            seen.setdefault(key, where)
     for field, key in (("pod_subnets", "podSubnets"), ("service_subnets", "serviceSubnets")):
         value = _subnets(_get(doc, f"cluster.network.{key}"), f"cluster.network.{key}", where)
         found[field] = value or found.get(field)
@@ -103,13 +143,22 @@ def _v1alpha1(doc: Mapping[str, Any], where: str, found: dict[str, Any]) -> None
     if disabled is not None:
         found["kube_proxy"] = Sourced(not disabled.value, disabled.key, where)
     key = "cluster.allowSchedulingOnControlPlanes"
-    found["schedules_workloads"] = _bool(_get(doc, key), key, where) or found.get("schedules_workloads")
+    masters = "cluster.allowSchedulingOnMasters"
+    allowed = _bool(_get(doc, key), key, where) or _bool(_get(doc, masters), masters, where)
+    found["schedules_workloads"] = allowed or found.get("schedules_workloads")
+    effect = _blocking_taint(_get(doc, "machine.nodeTaints"), "machine.nodeTaints", where)
+    if effect is not None:
+        found["schedules_workloads"] = Sourced(False, f"machine.nodeTaints ({CONTROL_PLANE_LABEL}:{effect})", where)
     machine_type = _get(doc, "machine.type")
     if machine_type is not None:
         found["control_plane"] = Sourced(machine_type in ("controlplane", "init"), "machine.type", where)
 
 
-def _named(doc: Mapping[str, Any], kind: str, where: str, found: dict[str, Any]) -> None:
+def _named(doc: Mapping[str, Any], kind: str, where: str, found: dict[str, Any], seen: dict[str, str]) -> None:
+    if kind in ("KubeNetworkConfig", "KubeProxyConfig", "KubeNodeConfig"):
+        seen.setdefault(kind, where)
+    elif kind == "ResolverConfig" and doc.get("hostDNS"):
+        seen.setdefault("ResolverConfig hostDNS", where)
     if kind == "KubeNetworkConfig":
         for field, key in (("pod_subnets", "podSubnets"), ("service_subnets", "serviceSubnets")):
             found[field] = _subnets(doc.get(key), f"KubeNetworkConfig {key}", where) or found.get(field)
@@ -125,18 +174,34 @@ def _named(doc: Mapping[str, Any], kind: str, where: str, found: dict[str, Any])
             raise BadInput(f"{where}: KubeNodeConfig labels and taints must be mappings")
         if CONTROL_PLANE_LABEL in labels:
             found["control_plane"] = Sourced(True, f"KubeNodeConfig labels {CONTROL_PLANE_LABEL}", where)
-        tainted = str(taints.get(CONTROL_PLANE_LABEL, "")).endswith("NoSchedule")
-        key = f"KubeNodeConfig taints ({'' if tainted else 'no '}{CONTROL_PLANE_LABEL}:NoSchedule)"
-        found["schedules_workloads"] = Sourced(not tainted, key, where)
+        effect = _blocking_taint(taints, "KubeNodeConfig taints", where)
+        key = (
+            f"KubeNodeConfig taints ({CONTROL_PLANE_LABEL}:{effect})"
+            if effect
+            else (f"KubeNodeConfig taints (no {CONTROL_PLANE_LABEL}:NoSchedule)")
+        )
+        found["schedules_workloads"] = Sourced(effect is None, key, where)
 
 
 def config_context(documents: Iterable[tuple[str, Mapping[str, Any]]]) -> ConfigContext:
     """The settings of ``documents`` (``(where, document)``, in the order talosctl applies them)."""
     found: dict[str, Any] = {}
+    seen: dict[str, str] = {}  # where each conflicting section first stands
+    whole: str | None = None  # where the v1alpha1 document of a whole config stands
     for where, doc in documents:
         kind = doc.get("kind")
         if isinstance(kind, str):
-            _named(doc, kind, where, found)
-        elif "machine" in doc or "cluster" in doc:
-            _v1alpha1(doc, where, found)
+            _named(doc, kind, where, found, seen)
+        elif "machine" in doc or "cluster" in doc or doc.get("version") == "v1alpha1":
+            if doc.get("version") == "v1alpha1":
+                whole = whole or where
+            _v1alpha1(doc, where, found, seen)
+    for document, legacy in CONFLICTS:
+        if document in seen and legacy in seen:
+            raise BadInput(
+                f"{seen[document]}: {document} and {legacy} ({seen[legacy]}) are both set, and Talos refuses the "
+                f"config; keep the {document.split()[0]} document only"
+            )
+    if whole is not None and found.get("host_dns") is None:
+        found["host_dns"] = Sourced(False, "machine.features.hostDNS (not set: Talos's default)", whole)
     return ConfigContext(**found)

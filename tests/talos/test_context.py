@@ -83,7 +83,7 @@ def test_host_dns_disabled_turns_forwarding_off() -> None:
 
 
 def test_a_later_document_wins_and_silence_is_none() -> None:
-    later = {"kind": "KubeNetworkConfig", "apiVersion": "v1alpha1", "podSubnets": ["10.50.0.0/16"]}
+    later = {"cluster": {"network": {"podSubnets": ["10.50.0.0/16"]}}}
     config = config_context([("a", V1ALPHA1), ("b", later)])
     assert config.pod_subnets is not None
     assert config.pod_subnets.value == (ipaddress.ip_network("10.50.0.0/16"),)
@@ -105,3 +105,78 @@ def test_a_later_document_wins_and_silence_is_none() -> None:
 def test_malformed_values_are_bad_input(doc: dict[str, Any], message: str) -> None:
     with pytest.raises(BadInput, match=message):
         config_context([("bad.yaml", doc)])
+
+
+# -- Talos's rules beyond the shapes
+
+
+@pytest.mark.parametrize(
+    ("taint", "schedules"),
+    [
+        pytest.param("NoSchedule", False, id="noschedule"),
+        pytest.param("value:NoExecute", False, id="value-noexecute"),
+        pytest.param("PreferNoSchedule", True, id="prefer-only-discourages"),
+    ],
+)
+def test_only_a_blocking_control_plane_taint_keeps_workloads_off(taint: str, schedules: bool) -> None:
+    node = {**MULTIDOC[4], "taints": {"node-role.kubernetes.io/control-plane": taint}}
+    config = config_context([("a", MULTIDOC[0]), ("b", node)])
+    assert config.schedules_workloads is not None
+    assert config.schedules_workloads.value is schedules
+    legacy = {"machine": {"type": "controlplane", "nodeTaints": {"node-role.kubernetes.io/control-plane": taint}}}
+    allowed = {**legacy, "cluster": {"allowSchedulingOnControlPlanes": True}}
+    assert config_context([("c", allowed)]).converged is schedules
+
+
+def test_the_older_allow_scheduling_on_masters_counts() -> None:
+    config = config_context([("a", {"machine": {"type": "init"}, "cluster": {"allowSchedulingOnMasters": True}})])
+    assert config.schedules_workloads is not None
+    assert config.schedules_workloads.key == "cluster.allowSchedulingOnMasters"
+    assert config.converged
+
+
+def test_a_whole_config_without_host_dns_has_forwarding_off() -> None:
+    config = config_context([("cp.yaml: document 1", MULTIDOC[0])])
+    assert config.host_dns is not None
+    assert (config.host_dns.value, config.host_dns.where) == (False, "cp.yaml: document 1")
+    assert config.host_dns.key == "machine.features.hostDNS (not set: Talos's default)"
+    # A patch that does not set it says nothing: the default (on) holds.
+    assert config_context([("p.yaml", {"cluster": {"proxy": {"disabled": True}}})]).host_dns is None
+
+
+@pytest.mark.parametrize(
+    ("legacy", "document", "fragment"),
+    [
+        pytest.param(
+            {"cluster": {"network": {"podSubnets": ["10.1.0.0/16"]}}},
+            {"kind": "KubeNetworkConfig", "podSubnets": ["10.1.0.0/16"]},
+            "b: KubeNetworkConfig and cluster.network (a) are both set",
+            id="network",
+        ),
+        pytest.param(
+            {"cluster": {"proxy": {"disabled": False}}},
+            {"kind": "KubeProxyConfig", "enabled": False},
+            "KubeProxyConfig and cluster.proxy",
+            id="proxy",
+        ),
+        pytest.param(
+            {"cluster": {"allowSchedulingOnControlPlanes": True}},
+            {"kind": "KubeNodeConfig"},
+            "KubeNodeConfig and cluster.allowSchedulingOnControlPlanes",
+            id="scheduling",
+        ),
+        pytest.param(
+            {"machine": {"features": {"hostDNS": {"enabled": True}}}},
+            {"kind": "ResolverConfig", "hostDNS": {"enabled": True}},
+            "ResolverConfig hostDNS and machine.features.hostDNS",
+            id="host-dns",
+        ),
+    ],
+)
+def test_a_document_beside_its_v1alpha1_counterpart_is_refused(
+    legacy: dict[str, Any], document: dict[str, Any], fragment: str
+) -> None:
+    with pytest.raises(BadInput) as exc:
+        config_context([("a", legacy), ("b", {"apiVersion": "v1alpha1", **document})])
+    assert fragment in str(exc.value)
+    assert "Talos refuses the config" in str(exc.value)
