@@ -161,6 +161,11 @@ def warn(message: str) -> None:
     sys.stderr.write(f"talospatch: warning: {message}\n")
 
 
+def note(message: str) -> None:
+    """Where a value came from (the node's config, a flag over it): on stderr, beside the result."""
+    sys.stderr.write(f"talospatch: {message}\n")
+
+
 def _version(value: bool) -> None:
     if value:
         sys.stdout.write(f"talospatch {__version__}\n")

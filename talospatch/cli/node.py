@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from talospatch.cli.app import warn
+from talospatch.cli.app import note, warn
 from talospatch.cli.params import LABELS, refuse_beside_patch_files
 from talospatch.errors import BadInput
 from talospatch.generate.options import GenOptions
@@ -81,8 +80,8 @@ def node_firewall(
         result = spec_firewall(spec, opts.role, node, LABELS, node_name)
     else:
         result = node_firewall(patches or opts, node, LABELS)
-    for note in result.notes:
-        sys.stderr.write(f"talospatch: {note}\n")
+    for message in result.notes:
+        note(message)
     for message in result.warnings:
         warn(message)
     return result

@@ -91,6 +91,8 @@ class SpecBuild:
     lockouts: list[str] = field(default_factory=list)
     exports: list[ExportBuild] = field(default_factory=list)
     node_extra: list[Path] = field(default_factory=list)  # .yaml files in out/nodes/ that no node produces
+    # Where each role's context came from (its pruneFrom config), for stderr.
+    notes: list[str] = field(default_factory=list)
 
 
 NOTHING = Previous("", 0, {}, {})  # the previous file of a file not built yet
@@ -115,6 +117,7 @@ def build_spec(path: str) -> SpecBuild:
     files: list[RoleFile] = []
     warnings: list[str] = []
     lockouts: list[str] = []
+    notes: list[str] = []
     for role in spec.roles:
         try:
             role_file = _patch_file(spec, folder / f"{role}.yaml", spec.request(role), command, role)
@@ -140,6 +143,8 @@ def build_spec(path: str) -> SpecBuild:
         # A node's patch repeats its role's warnings: each is said once, for the role.
         said = set(role_files[built_file.role].patch.generated.warnings) if built_file.node is not None else set()
         warnings += [f"{path}: {what}: {m}" for m in built_file.patch.generated.warnings if m not in said]
+        noted = set(role_files[built_file.role].patch.notes) if built_file.node is not None else set()
+        notes += [f"{path}: {what}: {m}" for m in built_file.patch.notes if m not in noted]
         lockouts += [f"{path}: {what}: {problem}" for problem in built_file.patch.lockouts]
     warnings += node_warnings(spec, requests)
     produced = {f.path for f in files}
@@ -156,7 +161,7 @@ def build_spec(path: str) -> SpecBuild:
             for message in rendered.export.warnings
             if message not in seen
         ]
-    return SpecBuild(spec, files, extra, warnings, lockouts, exports, node_extra)
+    return SpecBuild(spec, files, extra, warnings, lockouts, exports, node_extra, notes)
 
 
 def _patch_file(
