@@ -9,7 +9,7 @@ import typer
 
 from talospatch.cli.app import command_app
 from talospatch.cli.formats import ReportFormat
-from talospatch.cli.node import NodeIp, NodeName, NoHostDns, Patches, ServiceSubnet, node_firewall
+from talospatch.cli.node import NodeIp, NodeName, NoHostDns, NoKubeProxy, Patches, ServiceSubnet, node_firewall
 from talospatch.cli.params import gen_options
 from talospatch.generate.options import GenOptions
 
@@ -32,6 +32,7 @@ def audit(
     node_name: NodeName = None,
     service_subnet: ServiceSubnet = None,
     no_host_dns: NoHostDns = False,
+    no_kube_proxy: NoKubeProxy = False,
     output_format: Format = ReportFormat.text,
 ) -> None:
     """Per listening socket: who may reach it; listeners no rule opens; rules nobody listens behind."""
@@ -42,7 +43,7 @@ def audit(
     from talospatch.talos.patchfiles import read_text, source_name
 
     sockets = listeners(parse_netstat(read_text(netstat), source_name(netstat)))
-    node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns, node_name)
+    node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns, node_name, no_kube_proxy)
     results = audit_nodes(sockets, node.firewall, node.context, node.version)
     if output_format is ReportFormat.json:
         sys.stdout.write(json.dumps(results_dict(results), indent=2) + "\n")

@@ -9,7 +9,7 @@ import typer
 
 from talospatch.cli.app import command_app
 from talospatch.cli.formats import NftFormat
-from talospatch.cli.node import NodeIp, NodeName, NoHostDns, Patches, ServiceSubnet, node_firewall
+from talospatch.cli.node import NodeIp, NodeName, NoHostDns, NoKubeProxy, Patches, ServiceSubnet, node_firewall
 from talospatch.cli.params import gen_options
 from talospatch.generate.options import GenOptions
 
@@ -25,6 +25,7 @@ def nft(
     node_name: NodeName = None,
     service_subnet: ServiceSubnet = None,
     no_host_dns: NoHostDns = False,
+    no_kube_proxy: NoKubeProxy = False,
     comments: Annotated[bool, typer.Option("--comments", help="Name each rule's origin in an nft comment.")] = False,
     output_format: Annotated[
         NftFormat,
@@ -40,7 +41,7 @@ def nft(
     from talospatch.nft.resources import resource_text
     from talospatch.nft.text import render
 
-    node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns, node_name)
+    node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns, node_name, no_kube_proxy)
     if output_format is NftFormat.resource:
         sys.stdout.write(resource_text(node.firewall, node.context, node.version))
     else:

@@ -38,7 +38,18 @@ NodeName = Annotated[
 ]
 NoHostDns = Annotated[
     bool,
-    typer.Option("--no-host-dns", help="The cluster has forwardKubeDNSToHost off (Talos default: on)."),
+    typer.Option(
+        "--no-host-dns",
+        help="The cluster has forwardKubeDNSToHost off (default: what a machine config given says, else on).",
+    ),
+]
+NoKubeProxy = Annotated[
+    bool,
+    typer.Option(
+        "--no-kube-proxy",
+        help="The cluster runs without kube-proxy (e.g. Cilium's replacement), so NodePorts bypass the firewall "
+        "(default: what a machine config given says; a worker's does not say).",
+    ),
 ]
 
 
@@ -49,6 +60,7 @@ def node_firewall(
     service_subnet: list[str] | None,
     no_host_dns: bool,
     node_name: str | None = None,
+    no_kube_proxy: bool = False,
 ) -> NodeFirewall:
     """The firewall from patch files or from gen's options (warnings printed), and its node."""
     from talospatch.workflows.node import NodeOptions, is_spec, node_firewall, spec_firewall
@@ -74,6 +86,7 @@ def node_firewall(
         pod_subnets=opts.pod_subnets,
         service_subnets=tuple(service_subnet or ()),
         host_dns=not no_host_dns,
+        kube_proxy=not no_kube_proxy,
         talos_version=opts.talos_version,
     )
     if spec is not None:

@@ -121,7 +121,12 @@ def gen_flag(field: str, help: str | None = None) -> Any:
 
 
 # Options of the node around the documents (nft, query), and gen's --from.
-NODE_FLAGS = {"node_ips": "--node-ip", "service_subnets": "--service-subnet", "host_dns": "--no-host-dns"}
+NODE_FLAGS = {
+    "node_ips": "--node-ip",
+    "service_subnets": "--service-subnet",
+    "host_dns": "--no-host-dns",
+    "kube_proxy": "--no-kube-proxy",
+}
 LABELS = Labels(
     {
         "role": "--role",

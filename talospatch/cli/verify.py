@@ -9,7 +9,7 @@ import typer
 
 from talospatch.cli.app import command_app, warn
 from talospatch.cli.formats import ReportFormat
-from talospatch.cli.node import NodeIp, NodeName, NoHostDns, Patches, ServiceSubnet, node_firewall
+from talospatch.cli.node import NodeIp, NodeName, NoHostDns, NoKubeProxy, Patches, ServiceSubnet, node_firewall
 from talospatch.cli.params import gen_options
 from talospatch.generate.options import GenOptions
 
@@ -37,6 +37,7 @@ def verify(
     node_name: NodeName = None,
     service_subnet: ServiceSubnet = None,
     no_host_dns: NoHostDns = False,
+    no_kube_proxy: NoKubeProxy = False,
     output_format: Format = ReportFormat.text,
 ) -> None:
     """Compare a node's nftables chains with the patch: exit 0 when equal, 1 when they differ."""
@@ -47,7 +48,7 @@ def verify(
     from talospatch.talos.patchfiles import read_text, source_name
 
     live_chains = parse_live(read_text(live), source_name(live))
-    node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns, node_name)
+    node = node_firewall(patches, opts, node_ip, service_subnet, no_host_dns, node_name, no_kube_proxy)
     results = verify(live_chains, node.firewall, node.context, node.version)
     if output_format is ReportFormat.json:
         sys.stdout.write(json.dumps(results_dict(results), indent=2) + "\n")

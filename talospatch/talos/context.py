@@ -36,8 +36,8 @@ Documents are read in order; a later one wins, as talosctl merges patches. Beyon
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from talospatch.errors import BadInput
@@ -205,3 +205,59 @@ def config_context(documents: Iterable[tuple[str, Mapping[str, Any]]]) -> Config
     if whole is not None and found.get("host_dns") is None:
         found["host_dns"] = Sourced(False, "machine.features.hostDNS (not set: Talos's default)", whole)
     return ConfigContext(**found)
+
+
+# ---------------------------------------------------------------------------------------
+# The command line over the config
+
+COMMAND_LINE = "command line"
+
+
+@dataclass(frozen=True)
+class Given:
+    """What the command line says of the node (parsed); empty or False: nothing."""
+
+    pod_subnets: tuple[Network, ...] = ()
+    service_subnets: tuple[Network, ...] = ()
+    no_host_dns: bool = False
+    no_kube_proxy: bool = False
+    converged: bool = False
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return ", ".join(str(n) for n in value)  # type: ignore[attr-defined]
+
+
+def overridden(config: ConfigContext, given: Given, label: Callable[[str], str]) -> tuple[ConfigContext, list[str]]:
+    """``config`` with each flag given winning (its source is the command line), and the
+    notes: each value from the config, or the flag that wins over it. ``label`` names a
+    field's flag (``pod_subnets`` -> ``--pod-subnet``); a flag the config does not contradict
+    needs no note."""
+    notes: list[str] = []
+    changes: dict[str, Any] = {}
+    flags: tuple[tuple[str, str, str, object], ...] = (
+        ("pod_subnets", "pod subnets", "pod_subnets", given.pod_subnets or None),
+        ("service_subnets", "service subnets", "service_subnets", given.service_subnets or None),
+        ("host_dns", "host DNS", "host_dns", False if given.no_host_dns else None),
+        ("kube_proxy", "kube-proxy", "kube_proxy", False if given.no_kube_proxy else None),
+    )
+    for field, what, flag, value in flags:
+        found: Sourced[Any] | None = getattr(config, field)
+        if value is not None:
+            changes[field] = Sourced(value, label(flag), COMMAND_LINE)
+        if found is None:
+            continue
+        if value is not None and found.value != value:
+            notes.append(f"{label(flag)} wins over {what} {_shown(found.value)} from {found.source}")
+        else:
+            notes.append(f"{what} {_shown(found.value)} from {found.source}")
+    if given.converged:
+        schedules = config.schedules_workloads
+        if schedules is not None and not schedules.value and config.control_plane and config.control_plane.value:
+            notes.append(f"{label('converged')} wins over workloads off from {schedules.source}")
+        changes["schedules_workloads"] = Sourced(True, label("converged"), COMMAND_LINE)
+        if config.control_plane is None:
+            changes["control_plane"] = Sourced(True, label("converged"), COMMAND_LINE)
+    return (replace(config, **changes) if changes else config), notes

@@ -11,13 +11,14 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from talospatch.checks.lint.context import node_context
 from talospatch.errors import BadInput
 from talospatch.generate.expand import expand
 from talospatch.generate.options import FIELD_NAMES, GenOptions, Labels
 from talospatch.nft.compile import NodeContext
 from talospatch.talos.addresses import parse_address, parse_network
-from talospatch.talos.context import ConfigContext, Sourced, config_context
-from talospatch.talos.documents import Firewall, Network, apply_patches
+from talospatch.talos.context import COMMAND_LINE, ConfigContext, Given, config_context, overridden
+from talospatch.talos.documents import Firewall, apply_patches
 from talospatch.talos.patchfiles import read_patches, read_text
 from talospatch.talos.versions import DEFAULT_VERSION, TalosVersion, parse_talos_version
 from talospatch.yamlio import load_all
@@ -34,6 +35,8 @@ class NodeOptions:
     pod_subnets: tuple[str, ...] = ()
     service_subnets: tuple[str, ...] = ()
     host_dns: bool = True
+    # False: the command line says kube-proxy is off (--no-kube-proxy).
+    kube_proxy: bool = True
     # The Talos release (X.Y, X.Y.Z or main); None: the newest one known.
     talos_version: str | None = None
 
@@ -64,24 +67,39 @@ def node_firewall(source: Sequence[str] | GenOptions, node: NodeOptions, labels:
     if isinstance(source, GenOptions):
         generated = expand(source, labels=labels)
         context = dataclasses.replace(context, pod_subnets=generated.pod_subnets)
-        return NodeFirewall(generated.firewall, context, generated.warnings, generated.version)
+        own = dataclasses.replace(node, pod_subnets=())  # the generated documents bring their own
+        return _surroundings(
+            generated.firewall, context, ConfigContext(), own, labels, generated.warnings, generated.version
+        )
     version = parse_talos_version(node.talos_version)
     patches = read_patches(source)
     firewall = apply_patches(patches)
     config = config_context((where, doc) for where, docs in patches for doc in docs)
     warnings = [version.warning] if version.warning else []
-    if node.pod_subnets:
-        pods = tuple(parse_network(p, labels("pod_subnets"), allow_address=False) for p in node.pod_subnets)
-        context = dataclasses.replace(context, pod_subnets=pods)
-    context, notes = with_config(context, config, node, labels)
+    return _surroundings(firewall, context, config, node, labels, warnings, version.version)
+
+
+def _surroundings(
+    firewall: Firewall,
+    context: NodeContext,
+    config: ConfigContext,
+    node: NodeOptions,
+    labels: Labels,
+    warnings: list[str],
+    version: TalosVersion,
+) -> NodeFirewall:
+    """The node around ``firewall``: the config's context under the flags, with the notes,
+    and the NodePort bypass warning when kube-proxy is off."""
+    context, notes, config = with_config(context, config, node, labels)
     if config.kube_proxy is not None and not config.kube_proxy.value:
-        warnings.append(kube_proxy_warning(config))
-    return NodeFirewall(firewall, context, warnings, version.version, notes)
+        warnings = [*warnings, kube_proxy_warning(config)]
+    return NodeFirewall(firewall, context, warnings, version, notes)
 
 
 def kube_proxy_warning(config: ConfigContext) -> str:
     """The NodePort bypass warning of a node whose config turns kube-proxy off."""
-    source = config.kube_proxy.source if config.kube_proxy else "the config"
+    proxy = config.kube_proxy
+    source = "the config" if proxy is None else proxy.key if proxy.where == COMMAND_LINE else proxy.source
     return (
         f"kube-proxy is off ({source}): the CNI's kube-proxy replacement handles NodePort traffic in eBPF "
         "before nftables, so it bypasses the Talos firewall and NodePort rules filter nothing"
@@ -90,42 +108,20 @@ def kube_proxy_warning(config: ConfigContext) -> str:
 
 def with_config(
     context: NodeContext, config: ConfigContext, node: NodeOptions, labels: Labels = FIELD_NAMES
-) -> tuple[NodeContext, list[str]]:
-    """``context`` with what the node's config says where no flag says otherwise, and the notes
-    saying where each value came from (a flag wins over the config, with a note)."""
-    notes: list[str] = []
-    pods = _subnets(config.pod_subnets, "pod subnets", labels("pod_subnets") if node.pod_subnets else None, notes)
-    if pods is not None:
-        context = dataclasses.replace(context, pod_subnets=pods)
-    flag = labels("service_subnets") if node.service_subnets else None
-    services = _subnets(config.service_subnets, "service subnets", flag, notes)
-    if services is not None:
-        context = dataclasses.replace(context, service_subnets=services)
-    if config.host_dns is not None:
-        state = "on" if config.host_dns.value else "off"
-        if not node.host_dns and config.host_dns.value:
-            notes.append(f"--no-host-dns wins over host DNS {state} from {config.host_dns.source}")
-        else:
-            context = dataclasses.replace(context, host_dns=config.host_dns.value)
-            notes.append(f"host DNS {state} from {config.host_dns.source}")
-    if config.kube_proxy is not None:
-        notes.append(f"kube-proxy {'on' if config.kube_proxy.value else 'off'} from {config.kube_proxy.source}")
-        if not config.kube_proxy.value:
-            context = dataclasses.replace(context, nodeport_range=None)
-    return context, notes
-
-
-def _subnets(
-    item: Sourced[tuple[Network, ...]] | None, name: str, flag: str | None, notes: list[str]
-) -> tuple[Network, ...] | None:
-    """The config's subnets unless ``flag`` was given (then a note says it wins)."""
-    if item is None:
-        return None
-    shown = ", ".join(str(n) for n in item.value)
-    notes.append(
-        f"{flag} wins over {name} {shown} from {item.source}" if flag else f"{name} {shown} from {item.source}"
+) -> tuple[NodeContext, list[str], ConfigContext]:
+    """``context`` with what the node's config says where no flag says otherwise, the notes
+    saying where each value came from (a flag wins over the config, with a note), and the
+    config with the flags in it."""
+    given = Given(
+        pod_subnets=tuple(parse_network(p, labels("pod_subnets"), allow_address=False) for p in node.pod_subnets),
+        service_subnets=tuple(
+            parse_network(s, labels("service_subnets"), allow_address=False) for s in node.service_subnets
+        ),
+        no_host_dns=not node.host_dns,
+        no_kube_proxy=not node.kube_proxy,
     )
-    return None if flag else item.value
+    config, notes = overridden(config, given, labels)
+    return node_context(context, config), notes, config
 
 
 def is_spec(path: str) -> bool:
@@ -167,4 +163,8 @@ def spec_firewall(
     spec_node = dataclasses.replace(node, service_subnets=services, talos_version=None)
     generated = expand(request.options, request.catalog, request.labels)
     context = dataclasses.replace(_context(spec_node, labels), pod_subnets=generated.pod_subnets)
-    return NodeFirewall(generated.firewall, context, generated.warnings, generated.version)
+    # The generated documents bring their own pods; the flags say the rest.
+    own = dataclasses.replace(spec_node, pod_subnets=())
+    return _surroundings(
+        generated.firewall, context, ConfigContext(), own, labels, generated.warnings, generated.version
+    )

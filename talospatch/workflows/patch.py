@@ -107,7 +107,7 @@ def make_patch(
     flags = NodeOptions(pod_subnets=opts.pod_subnets)  # what the command line says, before the config's
     opts, labels = _with_node_pods(opts, labels, catalog, config)
     generated = expand(opts, catalog, labels)
-    context, notes = with_config(NodeContext(pod_subnets=generated.pod_subnets), config, flags, labels)
+    context, notes, config = with_config(NodeContext(pod_subnets=generated.pod_subnets), config, flags, labels)
     # The release's hazards: documents it cannot compile are rewritten (with a warning) or refused.
     fit = fit_generated(generated, context, generated.version)
     generated = fit.generated
