@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from talospatch.cli.app import command_app
+from talospatch.cli.app import command_app, note
+from talospatch.cli.node import NoHostDns, NoKubeProxy, ServiceSubnet
 from talospatch.cli.params import gen_flag
 from talospatch.errors import BadInput
 
@@ -59,6 +60,22 @@ def check(
             "--merge",
             help="The files are patches of one node, applied in order as talosctl does: check the firewall "
             "they make together (default: each file is a node of its own).",
+        ),
+    ] = False,
+    pod_subnets: Annotated[
+        Repeated,
+        gen_flag(
+            "pod_subnets", "Pod subnet, CIDR (repeatable; default: what a machine config says, else 10.244.0.0/16)."
+        ),
+    ] = None,
+    service_subnet: ServiceSubnet = None,
+    no_host_dns: NoHostDns = False,
+    no_kube_proxy: NoKubeProxy = False,
+    converged: Annotated[
+        bool,
+        gen_flag(
+            "converged",
+            "The node is a control plane that runs workloads, whatever its config says: NodePorts must be allowed.",
         ),
     ] = False,
     profiles_dir: Annotated[str | None, gen_flag("profiles_dir")] = None,
@@ -118,13 +135,21 @@ def check(
         talos_version=talos_version,
         labels=LABELS,
         ignore=ignored,
+        pod_subnets=tuple(pod_subnets or ()),
+        service_subnets=tuple(service_subnet or ()),
+        no_host_dns=no_host_dns,
+        no_kube_proxy=no_kube_proxy,
+        converged=converged,
     )
     texts = [(path, read_patch(path)) for path in files]
     named = [(source_name(path), text) for path, text in texts]
+    notes: list[str] = []
     if merge:
-        findings = check_merged(named, options)
+        findings = check_merged(named, options, notes)
     else:
-        findings = [f for path, text in named for f in check_text(text, path, options)]
+        findings = [f for path, text in named for f in check_text(text, path, options, notes)]
+    for message in notes:
+        note(message)
     if output_format == "json":
         document = {"files": len(files), "findings": [f.to_json() for f in findings]}
         sys.stdout.write(json.dumps(document, indent=2) + "\n")

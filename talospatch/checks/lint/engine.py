@@ -19,7 +19,7 @@ from talospatch.checks.lint.firewall import NFT_RULE_BUDGET
 from talospatch.checks.lint.options import LintOptions, lint_options
 from talospatch.checks.lint.registry import DOCUMENT_CHECKS, FILE_CHECKS, FIREWALL_CHECKS, RULE_CHECKS
 from talospatch.errors import BadInput
-from talospatch.talos.context import ConfigContext, config_context
+from talospatch.talos.context import ConfigContext, config_context, overridden
 from talospatch.talos.documents import DEFAULT_ACTION_KIND, RULE_KIND, RuleConfig, apply_patches
 from talospatch.talos.machineconfig import config_documents
 
@@ -71,9 +71,12 @@ def _takes_part(rule: RuleConfig, out: Collector) -> bool:
     return True
 
 
-def _whole(files: list[Collector], path: str, options: LintOptions) -> list[Finding]:
-    """The firewall the files configure, applied in order as talosctl applies patches."""
-    config = _merged_config(files)
+def _whole(files: list[Collector], path: str, options: LintOptions, notes: list[str] | None = None) -> list[Finding]:
+    """The firewall the files configure, applied in order as talosctl applies patches; the
+    flags' notes (a flag that wins over the config) go to ``notes``."""
+    config, said = overridden(_merged_config(files), options.given, options.labels)
+    if notes is not None:
+        notes += [n for n in said if " wins over " in n]
     out = Collector(path, dataclasses.replace(options, context=node_context(options.context, config)), config=config)
     if any(f.severity == "error" for file in files for f in file.findings):
         return []
@@ -112,17 +115,22 @@ def _reported(findings: list[Finding], options: LintOptions) -> list[Finding]:
     return [f for f in findings if f.code not in options.ignore]
 
 
-def check_text(text: str, path: str, options: LintOptions | None = None) -> list[Finding]:
-    """Every finding for one file's text; ``path`` names it in the findings."""
+def check_text(
+    text: str, path: str, options: LintOptions | None = None, notes: list[str] | None = None
+) -> list[Finding]:
+    """Every finding for one file's text; ``path`` names it in the findings. ``notes``
+    collects a line for each flag that wins over the file's config."""
     opts = LintOptions() if options is None else options
     file = _read(text, path, opts)
-    return _reported(file.findings + _whole([file], path, opts), opts)
+    return _reported(file.findings + _whole([file], path, opts, notes), opts)
 
 
-def check_merged(files: list[tuple[str, str]], options: LintOptions | None = None) -> list[Finding]:
+def check_merged(
+    files: list[tuple[str, str]], options: LintOptions | None = None, notes: list[str] | None = None
+) -> list[Finding]:
     """Files that are patches of one node (``(path, text)`` in apply order): each document
     on its own, then the firewall they make together, named ``A + B + ...``."""
     opts = LintOptions() if options is None else options
     read = [_read(text, path, opts) for path, text in files]
     label = " + ".join(path for path, _ in files)
-    return _reported([f for file in read for f in file.findings] + _whole(read, label, opts), opts)
+    return _reported([f for file in read for f in file.findings] + _whole(read, label, opts, notes), opts)

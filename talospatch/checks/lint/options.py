@@ -11,6 +11,7 @@ from talospatch.generate.options import FIELD_NAMES, Labels
 from talospatch.generate.profiles import Catalog, LoadedProfile
 from talospatch.nft.compile import NodeContext
 from talospatch.talos.addresses import IPAddress, parse_address, parse_network
+from talospatch.talos.context import Given
 from talospatch.talos.documents import L4, Network
 from talospatch.talos.versions import TalosVersion, parse_talos_version
 
@@ -31,6 +32,8 @@ class LintOptions:
     version: TalosVersion | None = None
     # Rule codes whose findings are not reported (the checks still run: a rule Talos ignores stays ignored).
     ignore: frozenset[str] = frozenset()
+    # What the command line says of the node: it wins over what the files' configs say.
+    given: Given = field(default_factory=Given)
 
 
 def lint_options(
@@ -46,9 +49,23 @@ def lint_options(
     talos_version: str | None = None,
     labels: Labels = FIELD_NAMES,
     ignore: frozenset[str] = frozenset(),
+    pod_subnets: tuple[str, ...] = (),
+    service_subnets: tuple[str, ...] = (),
+    no_host_dns: bool = False,
+    no_kube_proxy: bool = False,
+    converged: bool = False,
 ) -> LintOptions:
     """Parse the strings; ``BadInput`` names the option of a bad value (``ignore``: see
     ``registry.ignorable``)."""
+    given = Given(
+        pod_subnets=tuple(parse_network(p, labels("pod_subnets"), allow_address=False) for p in pod_subnets),
+        service_subnets=tuple(
+            parse_network(s, labels("service_subnets"), allow_address=False) for s in service_subnets
+        ),
+        no_host_dns=no_host_dns,
+        no_kube_proxy=no_kube_proxy,
+        converged=converged,
+    )
     nets = tuple(parse_network(s, labels("subnets"), allow_address=False) for s in subnets)
     planes = tuple(parse_network(c, labels("controlplane"), allow_address=True) for c in controlplane)
     addresses = tuple(dict.fromkeys(parse_address(a, labels("guard_from")) for a in guard_from))
@@ -75,5 +92,14 @@ def lint_options(
         for loaded in selected:
             loaded.require_release(version, labels("talos_version"))
     return LintOptions(
-        planes, nets, addresses, tuple(selected), tunnel, lockout, labels=labels, version=version, ignore=ignore
+        planes,
+        nets,
+        addresses,
+        tuple(selected),
+        tunnel,
+        lockout,
+        labels=labels,
+        version=version,
+        ignore=ignore,
+        given=given,
     )
