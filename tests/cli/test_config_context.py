@@ -189,3 +189,112 @@ def test_gen_prune_from_a_bad_cidr_is_one_line_and_writes_nothing(cli: Cli, tmp_
     out = tmp_path / "worker.yaml"
     assert "has host bits set" in error_message(cli(*WORKER, "--prune-from", str(path), "-o", str(out)))
     assert not out.exists()
+
+
+# -- verdicts the config decides, asked with query --to; flags the config cannot give
+
+WHOLE = """\
+version: v1alpha1
+machine:
+  type: controlplane
+  features:
+    hostDNS: {enabled: true, forwardKubeDNSToHost: true}
+cluster:
+  network:
+    podSubnets: [10.200.0.0/16]
+    serviceSubnets: [10.201.0.0/16]
+"""
+POD, POD_ON_NODE = "10.200.0.5", "10.200.0.1"
+
+
+@pytest.mark.parametrize(
+    ("extra", "answer"),
+    [
+        pytest.param([], "allowed: pod/service traffic", id="config"),
+        pytest.param(["--pod-subnet", "10.244.0.0/16"], "dropped: no rule allows 8080/tcp", id="flag"),
+    ],
+)
+def test_query_to_a_pod_address_follows_the_configs_pod_subnet(
+    cli: Cli, tmp_path: Path, extra: list[str], answer: str
+) -> None:
+    path = _config(tmp_path, WHOLE)
+    args = [str(CONTROLPLANE_PATCH), str(path), "--from", POD, "--to", POD_ON_NODE, "--port", "8080/tcp"]
+    result = cli("query", *args, "--node-ip", "192.168.30.11", *extra)
+    assert result.code == (0 if answer.startswith("allowed") else 1), result.err
+    assert result.out.startswith(answer)
+
+
+@pytest.mark.parametrize(
+    ("text", "extra", "allowed"),
+    [
+        pytest.param(WHOLE, [], True, id="v1alpha1-forwards"),
+        pytest.param(WHOLE, ["--no-host-dns"], False, id="flag-wins"),
+        pytest.param(
+            WHOLE.replace("  features:\n    hostDNS: {enabled: true, forwardKubeDNSToHost: true}\n", ""),
+            [],
+            False,
+            id="whole-config-unset",
+        ),
+        pytest.param(
+            V114.replace("forwardKubeDNSToHost: false", "enabled: true\n  forwardKubeDNSToHost: true"),
+            [],
+            True,
+            id="v1.14",
+        ),
+    ],
+)
+def test_query_host_dns_follows_the_config(
+    cli: Cli, tmp_path: Path, text: str, extra: list[str], allowed: bool
+) -> None:
+    path = _config(tmp_path, text)
+    result = cli(
+        "query",
+        str(CONTROLPLANE_PATCH),
+        str(path),
+        "--from",
+        POD,
+        "--to",
+        "169.254.116.108",
+        "--port",
+        "53/udp",
+        *extra,
+    )
+    assert result.code == (0 if allowed else 1), result.err
+    assert result.out.startswith("allowed: host DNS" if allowed else "dropped: ")
+
+
+def test_no_kube_proxy_flag_warns_and_query_follows_no_dnat(cli: Cli) -> None:
+    args = ["query", str(CONTROLPLANE_PATCH), "--from", "203.0.113.9", "--port", "30080/tcp", "--talos-version", "1.9"]
+    with_proxy = cli(*args)
+    assert with_proxy.code == 0, with_proxy.err  # before v1.10 kube-proxy DNATs NodePorts before any rule
+    without = cli(*args, "--no-kube-proxy")
+    assert without.code == 1
+    assert any(w.startswith("kube-proxy is off (--no-kube-proxy)") for w in without.warnings)
+
+
+def test_check_flags_win_over_the_config_with_a_note(cli: Cli, tmp_path: Path) -> None:
+    text = (
+        (CHECK / "converged-missing.yaml")
+        .read_text(encoding="utf-8")
+        .replace(
+            'labels:\n  node-role.kubernetes.io/control-plane: ""',
+            "taints:\n  node-role.kubernetes.io/control-plane: NoSchedule",
+        )
+    )
+    path = _config(tmp_path, text)
+    assert ok(cli("check", str(path))).out == ""  # tainted: no NodePorts needed
+    converged = cli("check", str(path), "--converged")
+    assert converged.code == 1
+    assert "schedules workloads (--converged (command line))" in converged.out
+    assert any(
+        line.startswith("talospatch: --converged wins over workloads off from KubeNodeConfig taints")
+        for line in converged.err_lines
+    )
+    bypass = cli("check", str(CONTROLPLANE_PATCH), "--no-kube-proxy")
+    assert bypass.code == 1
+    assert [line for line in bypass.out_lines if "nodeport" in line.lower()] != []
+    assert "kube-proxy is off (--no-kube-proxy (command line))" in bypass.out
+    pods = _config(tmp_path, PODS)
+    merged = cli("check", "--merge", str(CONTROLPLANE_PATCH), str(pods), "--pod-subnet", "10.50.0.0/16")
+    wins = f"talospatch: --pod-subnet wins over pod subnets 10.200.0.0/16 from cluster.network.podSubnets ({pods}: document 1)"
+    assert wins in merged.err_lines
