@@ -62,7 +62,9 @@ def gen(opts: GenOptions, output: Output = None, guard_from: From = None, tool: 
         return command_line(normal) + ("" if tool == TALOSCTL else " " + shlex.join(["--for", tool]))
 
     patch = make_patch(opts, header_line, labels=LABELS, tool=tool, path=output)
-    for message in patch.generated.warnings:
+    for note in patch.notes:
+        sys.stderr.write(f"talospatch: {note}\n")
+    for message in (*patch.generated.warnings, *patch.warnings):
         warn(message)
     if patch.lockouts:
         raise CheckFailed("\n".join(patch.lockouts))

@@ -21,7 +21,9 @@ from talospatch.generate.removal import Previous, RemovalPlan, Tombstone, read_n
 from talospatch.generate.render import render, tombstone
 from talospatch.nft.compile import NodeContext
 from talospatch.talhelper import TALHELPER, TALOSCTL, escape, readable
+from talospatch.talos.context import ConfigContext, config_context
 from talospatch.talos.documents import apply_patches
+from talospatch.workflows.node import NodeOptions, kube_proxy_warning, with_config
 from talospatch.yamlio import load_all
 
 
@@ -35,6 +37,10 @@ class Patch:
     # The rules the patch deletes, and the file's generation (``build`` only).
     tombstones: tuple[Tombstone, ...] = ()
     generation: int | None = None
+    # Where the node context came from (the node config of ``prune_from``, or an option over it),
+    # and the warnings that context raises (kube-proxy off), for stderr.
+    notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 def make_patch(
@@ -60,17 +66,30 @@ def make_patch(
     talhelper the text is escaped for talhelper's envsubst (``talospatch.talhelper``) and its
     header shows the talconfig.yaml lines for ``path``; ``previous.text`` is then compared as
     talosctl would read it.
+
+    The node config of ``opts.prune_from`` also gives the node's context
+    (``talospatch.talos.context``): its pod subnets are the ``pods`` source unless
+    ``opts.pod_subnets`` is given, and its service subnets, host DNS and kube-proxy setting
+    go into the ruleset the lockout guard compiles; ``Patch.notes`` say where each came from.
     """
+    where = prune_label or opts.prune_from or ""
+    node_documents = read_node_documents(opts.prune_from, labels("prune_from")) if opts.prune_from else []
+    config = config_context((where, doc) for doc in node_documents) if node_documents else ConfigContext()
+    given_pods = opts.pod_subnets
+    if not given_pods and config.pod_subnets is not None:
+        opts = opts._replace(pod_subnets=tuple(str(n) for n in config.pod_subnets.value))
     generated = expand(opts, catalog, labels)
-    context = NodeContext(pod_subnets=generated.pod_subnets)
+    context, notes = with_config(
+        NodeContext(pod_subnets=generated.pod_subnets), config, NodeOptions(pod_subnets=given_pods), labels
+    )
+    warnings = (kube_proxy_warning(config),) if config.kube_proxy is not None and not config.kube_proxy.value else ()
     # The release's hazards: documents it cannot compile are rewritten (with a warning) or refused.
     fit = fit_generated(generated, context, generated.version)
     generated = fit.generated
     if generated.guard_addresses:
         problems = lockouts(generated, context, labels, fit.ruleset)
         if problems:
-            return Patch(generated, tuple(problems), "")
-    node_documents = read_node_documents(opts.prune_from, labels("prune_from")) if opts.prune_from else []
+            return Patch(generated, tuple(problems), "", notes=tuple(notes), warnings=warnings)
     selected = {opts.role, generated.options.cni or "", *generated.options.addons}
     if generated.options.nodeport:
         selected.add("nodeport")
@@ -83,7 +102,8 @@ def make_patch(
         role=opts.role,
         keep=keep_tombstones,
     )
-    line = command(generated.options)
+    # The header repeats what was asked: pod subnets read from the node config stay out of it.
+    line = command(generated.options if given_pods else generated.options._replace(pod_subnets=()))
     # The documents render once; only the header's generation and the tombstones vary.
     placeholder = "\0talospatch-header\0"
     body = render(generated, placeholder, tool, path)
@@ -111,4 +131,4 @@ def make_patch(
         if readable(escaped, "output") != text:
             raise TalospatchError("the patch for talhelper does not read back as the patch for talosctl")
         text = escaped
-    return Patch(generated, (), text, tuple(tombstones), generation)
+    return Patch(generated, (), text, tuple(tombstones), generation, tuple(notes), warnings)

@@ -10,7 +10,7 @@ import pytest
 from talospatch.generate.removal import node_documents, parse_previous, rule_names
 from talospatch.talos.documents import apply_patches
 from talospatch.yamlio import load_all
-from testing.runner import error_message, ok, run
+from testing.runner import WARNING, error_message, ok, run
 
 WORKER = ["--role", "worker", "--subnet", "192.168.30.0/24", "--admin", "196.45.28.20/32"]
 
@@ -72,7 +72,11 @@ def test_gen_prune_from_leaves_exactly_the_generated_rules(
     node = tmp_path / "node.yaml"
     node.write_text(MACHINE_CONFIG if form == "machine-config" else talosctl_get(MACHINE_CONFIG), encoding="utf-8")
     plain = ok(run(capsys, "gen", *WORKER, "--cni", "flannel"))
-    result = ok(run(capsys, "gen", *WORKER, "--cni", "flannel", "--prune-from", str(node)))
+    result = run(capsys, "gen", *WORKER, "--cni", "flannel", "--prune-from", str(node))
+    assert result.code == 0, result.err
+    # The config's pod subnets (Talos's default here) are the pods source, and a note says so.
+    assert result.err_lines[0] == f"talospatch: pod subnets 10.244.0.0/16 from cluster.network.podSubnets ({node})"
+    assert all(line.startswith(WARNING) for line in result.err_lines[1:]), result.err
     assert f"--prune-from {node}" in result.out.splitlines()[1]
     patch = load_all(result.out, "patch")
     deleted = [d["name"] for d in patch if d.get("$patch") == "delete"]
