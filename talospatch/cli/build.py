@@ -43,6 +43,8 @@ def build(specs: Specs = None, check: Check = False) -> None:
                 raise
             failures.append(exc)
             continue
+        for note in result.notes:
+            sys.stderr.write(f"talospatch: {note}\n")
         for message in result.warnings:
             warn(message)
         if result.lockouts:

@@ -140,7 +140,11 @@ def test_spec_prune_from_then_tombstones_stay(capsys: pytest.CaptureFixture[str]
     spec = tmp_path / "talospatch.yaml"
     base = "cni: flannel\nsubnets: [192.168.30.0/24]\nadmins: [196.45.28.20/32]\n"
     spec.write_text(base + "roles:\n  worker:\n    pruneFrom: nodes/worker.yaml\n", encoding="utf-8")
-    ok(run(capsys, "build", str(spec)))
+    built = run(capsys, "build", str(spec))
+    assert built.code == 0, built.err
+    note = f"talospatch: {spec}: role worker: pod subnets 10.244.0.0/16 from cluster.network.podSubnets (nodes/worker.yaml)"
+    assert built.err_lines[0] == note
+    assert all(line.startswith(WARNING) for line in built.err_lines[1:]), built.err
     worker = tmp_path / "out" / "worker.yaml"
     text = worker.read_text(encoding="utf-8")
     previous = parse_previous(text, "worker")
