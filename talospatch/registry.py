@@ -59,6 +59,8 @@ class ExportOptions(NamedTuple):
     # The firewall's current rules (its text and name), to list the target's rules it no longer makes.
     current_rules: str | None = None
     current_name: str = "CURRENT.csv"
+    # The folder of the built Talos patches, as a Terraform file in the export's folder reads them.
+    patches_dir: str = "out"
 
 
 ROUTER = ("cluster_interface", "from_interfaces", "ntp_servers")
@@ -77,6 +79,7 @@ TARGETS: tuple[Target, ...] = (
     Target("proxmox-terraform", "proxmox_terraform", single_file=True),
     Target("pfsense", "pfsense", (*ROUTER, "merge_into")),
     Target("opnsense", "opnsense", (*ROUTER, "current_rules")),
+    Target("talos-terraform", "talos_terraform", ("patches_dir",), single_file=True),
 )
 NAMES = tuple(t.name for t in TARGETS)
 _BY_NAME = {t.name: t for t in TARGETS}

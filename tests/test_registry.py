@@ -18,7 +18,7 @@ REFERENCE = GenOptions(subnets=("192.168.30.0/24",), controlplane=("192.168.30.1
 
 
 def test_every_target_renders_files_and_says_whether_it_writes_one() -> None:
-    assert registry.NAMES == ("aws-terraform", "proxmox", "proxmox-terraform", "pfsense", "opnsense")
+    assert registry.NAMES == ("aws-terraform", "proxmox", "proxmox-terraform", "pfsense", "opnsense", "talos-terraform")
     cluster = build_cluster_cli(REFERENCE)
     for target in registry.TARGETS:
         files = render(target.name, cluster).files
@@ -37,7 +37,8 @@ def test_unknown_target() -> None:
     with pytest.raises(BadInput) as info:
         registry.target("junos")
     assert str(info.value) == (
-        "unknown export target 'junos'; valid: aws-terraform, opnsense, pfsense, proxmox, proxmox-terraform"
+        "unknown export target 'junos'; valid: aws-terraform, opnsense, pfsense, proxmox, proxmox-terraform, "
+        "talos-terraform"
     )
     assert not registry.takes("junos", "cluster_interface")
 
@@ -48,6 +49,7 @@ def test_unknown_target() -> None:
         ("cluster_interface", "the pfsense and opnsense targets only"),
         ("merge_into", "the pfsense target only"),
         ("current_rules", "the opnsense target only"),
+        ("patches_dir", "the talos-terraform target only"),
     ],
 )
 def test_where_an_option_applies(option: str, where: str) -> None:
@@ -55,7 +57,7 @@ def test_where_an_option_applies(option: str, where: str) -> None:
 
 
 def test_names_as_a_sentence() -> None:
-    assert registry.names_text() == "aws-terraform, proxmox, proxmox-terraform, pfsense or opnsense"
+    assert registry.names_text() == "aws-terraform, proxmox, proxmox-terraform, pfsense, opnsense or talos-terraform"
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from talospatch.cli.app import command_app, note, warn
+from talospatch.cli.app import command_app, warn
 from talospatch.errors import CheckFailed, TalospatchError
 from talospatch.registry import SPEC_FILE
 
@@ -43,8 +43,8 @@ def build(specs: Specs = None, check: Check = False) -> None:
                 raise
             failures.append(exc)
             continue
-        for message in result.notes:
-            note(message)
+        for note in result.notes:
+            sys.stderr.write(f"talospatch: {note}\n")
         for message in result.warnings:
             warn(message)
         if result.lockouts:

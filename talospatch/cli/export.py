@@ -73,6 +73,14 @@ CurrentRules = Annotated[
         help="opnsense: the firewall's rules CSV, to list talospatch rules the export no longer makes.",
     ),
 ]
+PatchesDir = Annotated[
+    str | None,
+    typer.Option(
+        "--patches-dir",
+        metavar="DIR",
+        help="talos-terraform: the built patches' folder, relative to the .tf file's (default out).",
+    ),
+]
 
 
 app = command_app("export")
@@ -89,9 +97,11 @@ def export(
     ntp_server: NtpServers = None,
     merge_into: MergeInto = None,
     current_rules: CurrentRules = None,
+    patches_dir: PatchesDir = None,
     spec: SpecFile = None,
 ) -> None:
-    """Write another firewall (AWS security groups, Proxmox, pfSense, OPNsense) from the same profiles."""
+    """Write another firewall (AWS security groups, Proxmox, pfSense, OPNsense) from the same profiles, or
+    the patches as terraform-provider-talos config_patches."""
     from talospatch import output
     from talospatch.export import target_module
     from talospatch.talos.patchfiles import read_text
@@ -105,6 +115,7 @@ def export(
         ("ntp_servers", "--ntp-server", bool(ntp_server)),
         ("merge_into", "--merge-into", merge_into is not None),
         ("current_rules", "--current-rules", current_rules is not None),
+        ("patches_dir", "--patches-dir", patches_dir is not None),
     ):
         if present and not registry.takes(target, field):
             raise BadInput(f"{flag} applies to {registry.only(field)}")
@@ -130,6 +141,7 @@ def export(
         str(merge_into),
         None if current_rules is None else read_text(current_rules),
         current_rules or "",
+        patches_dir if patches_dir is not None else "out",
     )
     try:
         module = target_module(target)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from talospatch.cli.app import command_app, note, warn
+from talospatch.cli.app import command_app, warn
 from talospatch.cli.params import LABELS, command_line, gen_options
 from talospatch.errors import CheckFailed
 from talospatch.generate.options import GenOptions
@@ -62,9 +62,9 @@ def gen(opts: GenOptions, output: Output = None, guard_from: From = None, tool: 
         return command_line(normal) + ("" if tool == TALOSCTL else " " + shlex.join(["--for", tool]))
 
     patch = make_patch(opts, header_line, labels=LABELS, tool=tool, path=output)
-    for message in patch.notes:
-        note(message)
-    for message in patch.generated.warnings:
+    for note in patch.notes:
+        sys.stderr.write(f"talospatch: {note}\n")
+    for message in (*patch.generated.warnings, *patch.warnings):
         warn(message)
     if patch.lockouts:
         raise CheckFailed("\n".join(patch.lockouts))

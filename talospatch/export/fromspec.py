@@ -13,9 +13,10 @@ Pure: no printing, no files.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from talospatch import registry
 from talospatch.errors import BadInput
@@ -72,9 +73,13 @@ def spec_cluster(request: ClusterRequest) -> Cluster:
     return cluster_of(generated, labels=request.labels, command=request.command)
 
 
-def export_options(entry: ExportSpec) -> registry.ExportOptions:
-    """An ``exports`` entry's options; a key left out keeps the option's default."""
+def export_options(entry: ExportSpec, spec: LoadedSpec | None = None) -> registry.ExportOptions:
+    """An ``exports`` entry's options; a key left out keeps the option's default. A target that
+    reads the built patches (``patches_dir``) gets the path from its folder to the spec's ``output``."""
     given = {name: getattr(entry, name) for name in EXPORT_OPTIONS if getattr(entry, name) is not None}
+    if spec is not None and registry.takes(entry.target, "patches_dir"):
+        relative = os.path.relpath(spec.output_dir.resolve(), (spec.folder / entry.output).resolve())
+        given["patches_dir"] = PurePath(relative).as_posix()
     return registry.ExportOptions()._replace(**given)
 
 
@@ -103,7 +108,7 @@ def spec_exports(spec: LoadedSpec) -> list[SpecExport]:
     for index, entry in enumerate(entries):
         try:
             cluster = cluster or spec_cluster(request)  # expanded in the first entry, whose line names its errors
-            export = render(entry.target, cluster, export_options(entry))
+            export = render(entry.target, cluster, export_options(entry, spec))
         except BadInput as exc:
             raise BadInput(f"{spec.at(('exports', index))} ({entry.target}): {exc}") from None
         out.append(SpecExport(index, entry, spec.folder / entry.output, export))

@@ -91,7 +91,7 @@ class SpecBuild:
     lockouts: list[str] = field(default_factory=list)
     exports: list[ExportBuild] = field(default_factory=list)
     node_extra: list[Path] = field(default_factory=list)  # .yaml files in out/nodes/ that no node produces
-    # Where each role's context came from (its pruneFrom config), for stderr.
+    # Where each patch's node context came from (``pruneFrom``'s config, or a key over it), for stderr.
     notes: list[str] = field(default_factory=list)
 
 
@@ -117,7 +117,6 @@ def build_spec(path: str) -> SpecBuild:
     files: list[RoleFile] = []
     warnings: list[str] = []
     lockouts: list[str] = []
-    notes: list[str] = []
     for role in spec.roles:
         try:
             role_file = _patch_file(spec, folder / f"{role}.yaml", spec.request(role), command, role)
@@ -138,13 +137,16 @@ def build_spec(path: str) -> SpecBuild:
             except BadInput as exc:
                 raise BadInput(f"{path}: node {name}: {exc}") from None
             files.append(node_file)
+    notes: list[str] = []
     for built_file in files:
         what = f"role {built_file.role}" if built_file.node is None else f"node {built_file.node}"
-        # A node's patch repeats its role's warnings: each is said once, for the role.
-        said = set(role_files[built_file.role].patch.generated.warnings) if built_file.node is not None else set()
-        warnings += [f"{path}: {what}: {m}" for m in built_file.patch.generated.warnings if m not in said]
-        noted = set(role_files[built_file.role].patch.notes) if built_file.node is not None else set()
-        notes += [f"{path}: {what}: {m}" for m in built_file.patch.notes if m not in noted]
+        # A node's patch repeats its role's warnings and notes: each is said once, for the role.
+        role_patch = role_files[built_file.role].patch
+        patch = built_file.patch
+        said = {*role_patch.generated.warnings, *role_patch.warnings} if built_file.node is not None else set()
+        warnings += [f"{path}: {what}: {m}" for m in (*patch.generated.warnings, *patch.warnings) if m not in said]
+        noted = set(role_patch.notes) if built_file.node is not None else set()
+        notes += [f"{path}: {what}: {n}" for n in patch.notes if n not in noted]
         lockouts += [f"{path}: {what}: {problem}" for problem in built_file.patch.lockouts]
     warnings += node_warnings(spec, requests)
     produced = {f.path for f in files}

@@ -4,24 +4,17 @@ Every command that produces a patch (``gen``, and ``build``, which builds one pe
 spec) runs this; the caller prints the warnings and writes the text (``talospatch.output``).
 Beside the generated rules a patch deletes the rules that must go (``talospatch.generate.removal``):
 those of the node's config (``prune_from``) and, for ``build``, those of the previous file.
-
-The node's config also says what surrounds its firewall (``talospatch.talos.context``): its
-pod subnets become the ``pods`` source unless ``--pod-subnet`` is given (which wins, with a
-note), its service subnets, host DNS and kube-proxy shape the ruleset the lockout guard
-queries, and kube-proxy off or a control plane that runs workloads (without ``--converged``)
-get a warning.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from talospatch.checks.guard import lockouts
 from talospatch.checks.hazards import fit_generated
 from talospatch.errors import TalospatchError
-from talospatch.generate.expand import Generated, expand, used_groups
+from talospatch.generate.expand import Generated, expand
 from talospatch.generate.options import FIELD_NAMES, GenOptions, Labels
 from talospatch.generate.profiles import Catalog
 from talospatch.generate.removal import Previous, RemovalPlan, Tombstone, read_node_documents, rule_names
@@ -44,38 +37,10 @@ class Patch:
     # The rules the patch deletes, and the file's generation (``build`` only).
     tombstones: tuple[Tombstone, ...] = ()
     generation: int | None = None
-    # Where the node's context came from (its config, a flag over it), for stderr.
+    # Where the node context came from (the node config of ``prune_from``, or an option over it),
+    # and the warnings that context raises (kube-proxy off), for stderr.
     notes: tuple[str, ...] = ()
-
-
-def _with_node_pods(
-    opts: GenOptions, labels: Labels, catalog: Catalog | None, config: ConfigContext
-) -> tuple[GenOptions, Labels]:
-    """The config's pod subnets as the ``pods`` source, when no ``--pod-subnet`` is given and
-    a selected rule allows pods; messages then name the config's key."""
-    pods = config.pod_subnets
-    if pods is None or opts.pod_subnets:
-        return opts, labels
-    if "pods" not in used_groups(opts, catalog or Catalog.load(opts.profiles_dir, labels("profiles_dir")), labels):
-        return opts, labels
-    return opts._replace(pod_subnets=tuple(str(n) for n in pods.value)), Labels(
-        {**labels.names, "pod_subnets": pods.source}
-    )
-
-
-def _context_warnings(generated: Generated, config: ConfigContext, labels: Labels) -> list[str]:
-    """What the node's config calls for beside the patch."""
-    warnings = []
-    if config.kube_proxy is not None and not config.kube_proxy.value:
-        warnings.append(kube_proxy_warning(config))
-    opts = generated.options
-    if config.converged and opts.role == "controlplane" and not opts.converged:
-        source = config.schedules_workloads.source if config.schedules_workloads else "the config"
-        warnings.append(
-            f"the node's config lets this control plane run workloads ({source}), and the patch opens neither "
-            f"NodePorts nor the workers' add-ons; pass {labels('converged')} for them"
-        )
-    return warnings
+    warnings: tuple[str, ...] = ()
 
 
 def make_patch(
@@ -101,23 +66,30 @@ def make_patch(
     talhelper the text is escaped for talhelper's envsubst (``talospatch.talhelper``) and its
     header shows the talconfig.yaml lines for ``path``; ``previous.text`` is then compared as
     talosctl would read it.
+
+    The node config of ``opts.prune_from`` also gives the node's context
+    (``talospatch.talos.context``): its pod subnets are the ``pods`` source unless
+    ``opts.pod_subnets`` is given, and its service subnets, host DNS and kube-proxy setting
+    go into the ruleset the lockout guard compiles; ``Patch.notes`` say where each came from.
     """
+    where = prune_label or opts.prune_from or ""
     node_documents = read_node_documents(opts.prune_from, labels("prune_from")) if opts.prune_from else []
-    config = config_context((opts.prune_from or "", d) for d in node_documents)
-    flags = NodeOptions(pod_subnets=opts.pod_subnets)  # what the command line says, before the config's
-    opts, labels = _with_node_pods(opts, labels, catalog, config)
+    config = config_context((where, doc) for doc in node_documents) if node_documents else ConfigContext()
+    given_pods = opts.pod_subnets
+    if not given_pods and config.pod_subnets is not None:
+        opts = opts._replace(pod_subnets=tuple(str(n) for n in config.pod_subnets.value))
     generated = expand(opts, catalog, labels)
-    context, notes, config = with_config(NodeContext(pod_subnets=generated.pod_subnets), config, flags, labels)
+    context, notes, config = with_config(
+        NodeContext(pod_subnets=generated.pod_subnets), config, NodeOptions(pod_subnets=given_pods), labels
+    )
+    warnings = (kube_proxy_warning(config),) if config.kube_proxy is not None and not config.kube_proxy.value else ()
     # The release's hazards: documents it cannot compile are rewritten (with a warning) or refused.
     fit = fit_generated(generated, context, generated.version)
     generated = fit.generated
-    extra = _context_warnings(generated, config, labels)
-    if extra:
-        generated = dataclasses.replace(generated, warnings=[*generated.warnings, *extra])
     if generated.guard_addresses:
         problems = lockouts(generated, context, labels, fit.ruleset)
         if problems:
-            return Patch(generated, tuple(problems), "", notes=tuple(notes))
+            return Patch(generated, tuple(problems), "", notes=tuple(notes), warnings=warnings)
     selected = {opts.role, generated.options.cni or "", *generated.options.addons}
     if generated.options.nodeport:
         selected.add("nodeport")
@@ -130,7 +102,8 @@ def make_patch(
         role=opts.role,
         keep=keep_tombstones,
     )
-    line = command(generated.options)
+    # The header repeats what was asked: pod subnets read from the node config stay out of it.
+    line = command(generated.options if given_pods else generated.options._replace(pod_subnets=()))
     # The documents render once; only the header's generation and the tombstones vary.
     placeholder = "\0talospatch-header\0"
     body = render(generated, placeholder, tool, path)
@@ -158,4 +131,4 @@ def make_patch(
         if readable(escaped, "output") != text:
             raise TalospatchError("the patch for talhelper does not read back as the patch for talosctl")
         text = escaped
-    return Patch(generated, (), text, tuple(tombstones), generation, tuple(notes))
+    return Patch(generated, (), text, tuple(tombstones), generation, tuple(notes), warnings)

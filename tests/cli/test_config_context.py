@@ -132,65 +132,6 @@ def test_check_is_quiet_on_a_tainted_control_plane(cli: Cli, tmp_path: Path) -> 
     assert ok(cli("check", str(path))).out == ""
 
 
-# -- gen --prune-from and build's pruneFrom: the node's pod subnets become the pods source
-
-
-WORKER = ["gen", "--role", "worker", "--subnet", "192.168.30.0/24"]
-
-
-def test_gen_prune_from_takes_the_pods_from_the_nodes_config(cli: Cli, tmp_path: Path) -> None:
-    path = _config(tmp_path, V114)
-    out = tmp_path / "worker.yaml"
-    result = ok(cli(*WORKER, "--prune-from", str(path), "-o", str(out)))
-    text = out.read_text(encoding="utf-8")
-    assert "--pod-subnet 10.200.0.0/16" in text.splitlines()[1]  # the header's command reproduces it
-    assert "    - subnet: 10.200.0.0/16\n" in text  # kubelet-ingress from the pods
-    assert "10.244.0.0/16" not in text
-    assert f"talospatch: pod subnets 10.200.0.0/16 from KubeNetworkConfig podSubnets ({path})" in result.err_lines
-    assert any(w.startswith(f"kube-proxy is off (KubeProxyConfig enabled ({path}))") for w in result.warnings)
-    flag = ok(cli(*WORKER, "--pod-subnet", "10.50.0.0/16", "--prune-from", str(path)))
-    assert "    - subnet: 10.50.0.0/16\n" in flag.out
-    assert "10.200.0.0/16" not in flag.out
-    wins = f"talospatch: --pod-subnet wins over pod subnets 10.200.0.0/16 from KubeNetworkConfig podSubnets ({path})"
-    assert wins in flag.err_lines
-
-
-def test_gen_prune_from_warns_of_a_control_plane_that_runs_workloads(cli: Cli) -> None:
-    config = str(CHECK / "converged-missing.yaml")
-    args = ["gen", "--role", "controlplane", "--subnet", "192.168.30.0/24", "--prune-from", config]
-    result = ok(cli(*args))
-    assert any(
-        w.startswith("the node's config lets this control plane run workloads (KubeNodeConfig") for w in result.warnings
-    )
-    converged = ok(cli(*args, "--converged"))
-    assert not any("run workloads" in w for w in converged.warnings)
-    assert "name: nodeport-ingress" in converged.out
-
-
-def test_build_prune_from_notes_name_the_spec_and_role(
-    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "node.yaml").write_text(PODS, encoding="utf-8")
-    spec = tmp_path / "talospatch.yaml"
-    spec.write_text(
-        "cni: cilium\nsubnets: [192.168.30.0/24]\noutput: out\nroles:\n  worker:\n    pruneFrom: node.yaml\n",
-        encoding="utf-8",
-    )
-    monkeypatch.chdir(tmp_path)
-    result = ok(cli("build", str(spec)))
-    assert any(
-        line.startswith(f"talospatch: {spec}: role worker: pod subnets 10.200.0.0/16") for line in result.err_lines
-    )
-    assert "    - subnet: 10.200.0.0/16\n" in (tmp_path / "out" / "worker.yaml").read_text(encoding="utf-8")
-
-
-def test_gen_prune_from_a_bad_cidr_is_one_line_and_writes_nothing(cli: Cli, tmp_path: Path) -> None:
-    path = _config(tmp_path, "cluster:\n  network:\n    podSubnets: [10.200.0.1/16]\n")
-    out = tmp_path / "worker.yaml"
-    assert "has host bits set" in error_message(cli(*WORKER, "--prune-from", str(path), "-o", str(out)))
-    assert not out.exists()
-
-
 # -- verdicts the config decides, asked with query --to; flags the config cannot give
 
 WHOLE = """\

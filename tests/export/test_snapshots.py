@@ -21,7 +21,10 @@ IN_OUT = [
     pytest.param("proxmox", "proxmox/controlplane.fw", id="proxmox-controlplane"),
     pytest.param("proxmox", "proxmox/worker.fw", id="proxmox-worker"),
 ]
-FILES = [pytest.param("proxmox-terraform", "talos-proxmox-firewall.tf", id="proxmox-terraform")]
+FILES = [
+    pytest.param("proxmox-terraform", "talos-proxmox-firewall.tf", id="proxmox-terraform"),
+    pytest.param("talos-terraform", "talospatch-patches.tf", id="talos-terraform"),
+]
 
 
 def _without_regenerate_lines(text: str) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 from talospatch.generate.removal import node_documents, parse_previous, rule_names
 from talospatch.talos.documents import apply_patches
 from talospatch.yamlio import load_all
-from testing.runner import error_message, ok, run
+from testing.runner import WARNING, error_message, ok, run
 
 WORKER = ["--role", "worker", "--subnet", "192.168.30.0/24", "--admin", "196.45.28.20/32"]
 
@@ -72,7 +72,14 @@ def test_gen_prune_from_leaves_exactly_the_generated_rules(
     node = tmp_path / "node.yaml"
     node.write_text(MACHINE_CONFIG if form == "machine-config" else talosctl_get(MACHINE_CONFIG), encoding="utf-8")
     plain = ok(run(capsys, "gen", *WORKER, "--cni", "flannel"))
-    result = ok(run(capsys, "gen", *WORKER, "--cni", "flannel", "--prune-from", str(node)))
+    result = run(capsys, "gen", *WORKER, "--cni", "flannel", "--prune-from", str(node))
+    assert result.code == 0, result.err
+    # The config's pod subnets (Talos's default here) are the pods source, and a note says so.
+    assert result.err_lines[0] == f"talospatch: pod subnets 10.244.0.0/16 from cluster.network.podSubnets ({node})"
+    # A whole config that sets no host DNS has forwarding off, Talos's zero value (docs/live-node.md).
+    host_dns = f"talospatch: host DNS off from machine.features.hostDNS (not set: Talos's default) ({node})"
+    assert result.err_lines[1] == host_dns
+    assert all(line.startswith(WARNING) for line in result.err_lines[2:]), result.err
     assert f"--prune-from {node}" in result.out.splitlines()[1]
     patch = load_all(result.out, "patch")
     deleted = [d["name"] for d in patch if d.get("$patch") == "delete"]
@@ -136,7 +143,12 @@ def test_spec_prune_from_then_tombstones_stay(capsys: pytest.CaptureFixture[str]
     spec = tmp_path / "talospatch.yaml"
     base = "cni: flannel\nsubnets: [192.168.30.0/24]\nadmins: [196.45.28.20/32]\n"
     spec.write_text(base + "roles:\n  worker:\n    pruneFrom: nodes/worker.yaml\n", encoding="utf-8")
-    ok(run(capsys, "build", str(spec)))
+    built = run(capsys, "build", str(spec))
+    assert built.code == 0, built.err
+    note = f"talospatch: {spec}: role worker: pod subnets 10.244.0.0/16 from cluster.network.podSubnets (nodes/worker.yaml)"
+    assert built.err_lines[0] == note
+    assert "host DNS off from machine.features.hostDNS (not set: Talos's default)" in built.err_lines[1]
+    assert all(line.startswith(WARNING) for line in built.err_lines[2:]), built.err
     worker = tmp_path / "out" / "worker.yaml"
     text = worker.read_text(encoding="utf-8")
     previous = parse_previous(text, "worker")
