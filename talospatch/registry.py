@@ -61,6 +61,10 @@ class ExportOptions(NamedTuple):
     current_name: str = "CURRENT.csv"
     # The folder of the built Talos patches, as a Terraform file in the export's folder reads them.
     patches_dir: str = "out"
+    # Omni: the patches' documents inline in the template (else files beside it), and the
+    # default action as one patch of the Cluster document (else in each machine set's).
+    inline: bool = False
+    cluster_default_action: bool = False
 
 
 ROUTER = ("cluster_interface", "from_interfaces", "ntp_servers")
@@ -80,6 +84,7 @@ TARGETS: tuple[Target, ...] = (
     Target("pfsense", "pfsense", (*ROUTER, "merge_into")),
     Target("opnsense", "opnsense", (*ROUTER, "current_rules")),
     Target("talos-terraform", "talos_terraform", ("patches_dir",), single_file=True),
+    Target("omni", "omni", ("merge_into", "inline", "cluster_default_action")),
 )
 NAMES = tuple(t.name for t in TARGETS)
 _BY_NAME = {t.name: t for t in TARGETS}

@@ -306,16 +306,20 @@ def load_marked(text: str, where: str) -> Marked:
         yaml.allow_duplicate_keys = False
         try:
             documents = [_plain(doc, (), {}) for doc in yaml.load_all(text) if doc is not None]
-        except MarkedYAMLError as exc:
-            mark = exc.problem_mark
-            line = f"{mark.line + 1}" if mark is not None else ""
-            problem = exc.problem or str(exc).splitlines()[0]
-            raise BadInput(f"{where}:{line}: invalid YAML: {problem}") from None
         except YAMLError as exc:
-            raise BadInput(f"{where}: invalid YAML: {str(exc).splitlines()[0]}") from None
+            raise invalid_yaml(exc, where) from None
     if len(documents) > 1:
         raise BadInput(f"{where}: expected one YAML document, found {len(documents)}")
     return Marked(documents[0] if documents else {}, text)
+
+
+def invalid_yaml(exc: YAMLError, where: str) -> BadInput:
+    """The one line for YAML that does not parse: ``FILE:LINE: invalid YAML: PROBLEM``."""
+    if isinstance(exc, MarkedYAMLError):
+        mark = exc.problem_mark
+        line = f"{mark.line + 1}" if mark is not None else ""
+        return BadInput(f"{where}:{line}: invalid YAML: {exc.problem or str(exc).splitlines()[0]}")
+    return BadInput(f"{where}: invalid YAML: {str(exc).splitlines()[0]}")
 
 
 def _is_range(value: str) -> bool:

@@ -18,7 +18,15 @@ REFERENCE = GenOptions(subnets=("192.168.30.0/24",), controlplane=("192.168.30.1
 
 
 def test_every_target_renders_files_and_says_whether_it_writes_one() -> None:
-    assert registry.NAMES == ("aws-terraform", "proxmox", "proxmox-terraform", "pfsense", "opnsense", "talos-terraform")
+    assert registry.NAMES == (
+        "aws-terraform",
+        "proxmox",
+        "proxmox-terraform",
+        "pfsense",
+        "opnsense",
+        "talos-terraform",
+        "omni",
+    )
     cluster = build_cluster_cli(REFERENCE)
     for target in registry.TARGETS:
         files = render(target.name, cluster).files
@@ -37,7 +45,7 @@ def test_unknown_target() -> None:
     with pytest.raises(BadInput) as info:
         registry.target("junos")
     assert str(info.value) == (
-        "unknown export target 'junos'; valid: aws-terraform, opnsense, pfsense, proxmox, proxmox-terraform, "
+        "unknown export target 'junos'; valid: aws-terraform, omni, opnsense, pfsense, proxmox, proxmox-terraform, "
         "talos-terraform"
     )
     assert not registry.takes("junos", "cluster_interface")
@@ -47,7 +55,8 @@ def test_unknown_target() -> None:
     ("option", "where"),
     [
         ("cluster_interface", "the pfsense and opnsense targets only"),
-        ("merge_into", "the pfsense target only"),
+        ("merge_into", "the pfsense and omni targets only"),
+        ("inline", "the omni target only"),
         ("current_rules", "the opnsense target only"),
         ("patches_dir", "the talos-terraform target only"),
     ],
@@ -57,7 +66,9 @@ def test_where_an_option_applies(option: str, where: str) -> None:
 
 
 def test_names_as_a_sentence() -> None:
-    assert registry.names_text() == "aws-terraform, proxmox, proxmox-terraform, pfsense, opnsense or talos-terraform"
+    assert registry.names_text() == (
+        "aws-terraform, proxmox, proxmox-terraform, pfsense, opnsense, talos-terraform or omni"
+    )
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,8 @@ MergeInto = Annotated[
     typer.Option(
         "--merge-into",
         metavar="BACKUP.xml",
-        help="pfsense: rewrite only talospatch's rules and aliases in this exported config.xml; prints the result.",
+        help="pfsense: rewrite only talospatch's rules and aliases in this exported config.xml; omni: put "
+        "talospatch's patches in this cluster template. Prints the result.",
     ),
 ]
 SpecFile = Annotated[
@@ -81,6 +82,17 @@ PatchesDir = Annotated[
         help="talos-terraform: the built patches' folder, relative to the .tf file's (default out).",
     ),
 ]
+Inline = Annotated[
+    bool,
+    typer.Option("--inline", help="omni: the patches' documents inline in the template, not in files beside it."),
+]
+ClusterDefaultAction = Annotated[
+    bool,
+    typer.Option(
+        "--cluster-default-action",
+        help="omni: the default action as one patch of the Cluster document; the machine sets get their rules only.",
+    ),
+]
 
 
 app = command_app("export")
@@ -98,10 +110,12 @@ def export(
     merge_into: MergeInto = None,
     current_rules: CurrentRules = None,
     patches_dir: PatchesDir = None,
+    inline: Inline = False,
+    cluster_default_action: ClusterDefaultAction = False,
     spec: SpecFile = None,
 ) -> None:
     """Write another firewall (AWS security groups, Proxmox, pfSense, OPNsense) from the same profiles, or
-    the patches as terraform-provider-talos config_patches."""
+    the patches as terraform-provider-talos config_patches or Omni cluster-template patches."""
     from talospatch import output
     from talospatch.export import target_module
     from talospatch.talos.patchfiles import read_text
@@ -116,12 +130,14 @@ def export(
         ("merge_into", "--merge-into", merge_into is not None),
         ("current_rules", "--current-rules", current_rules is not None),
         ("patches_dir", "--patches-dir", patches_dir is not None),
+        ("inline", "--inline", inline),
+        ("cluster_default_action", "--cluster-default-action", cluster_default_action),
     ):
         if present and not registry.takes(target, field):
             raise BadInput(f"{flag} applies to {registry.only(field)}")
     known = target in registry.NAMES
-    # A merge's result is the one file it merged into.
-    single = merge_into is not None or (known and registry.target(target).single_file)
+    # A merge's result is the one file it merged into; omni's inline template is one file.
+    single = merge_into is not None or inline or (known and registry.target(target).single_file)
     if known and output_dir is None and not single:
         raise typer.BadParameter(f"{target} writes several files: give --output-dir DIR", param_hint="--output-dir")
 
@@ -142,6 +158,8 @@ def export(
         None if current_rules is None else read_text(current_rules),
         current_rules or "",
         patches_dir if patches_dir is not None else "out",
+        inline or merge_into is not None,
+        cluster_default_action,
     )
     try:
         module = target_module(target)

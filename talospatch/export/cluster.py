@@ -25,6 +25,7 @@ from talospatch.errors import BadInput
 from talospatch.generate.expand import GROUP_FIELDS, Generated, expand, wants_nodeport
 from talospatch.generate.options import FIELD_NAMES, GenOptions, Labels
 from talospatch.generate.profiles import Catalog
+from talospatch.generate.render import documents
 from talospatch.generate.roles import role_options
 from talospatch.talos.documents import L4, Network, PortRange
 from talospatch.talos.versions import TalosVersion, resolve
@@ -65,6 +66,9 @@ class RoleRules:
     role: str
     command: str  # the gen command line that builds this role's Talos patch
     rules: tuple[ClusterRule, ...]
+    # Each document of the Talos patch with its comment, as gen writes them below its header:
+    # the default action, then the rules.
+    documents: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -192,7 +196,7 @@ def cluster_of(
                 )
             )
         described = command(expanded.options) if command is not None else f"role {role}"
-        roles.append(RoleRules(role, described, tuple(rules)))
+        roles.append(RoleRules(role, described, tuple(rules), tuple(documents(expanded))))
         warnings += [f"{role}: {warning}" for warning in expanded.warnings]
         for group in GROUP_FIELDS:
             if group not in expanded.sources.defaulted and expanded.sources.groups.get(group):

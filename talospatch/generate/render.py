@@ -112,11 +112,21 @@ def render(generated: Generated, command: str, tool: str = TALOSCTL, path: str |
     talosctl reads (``talospatch.talhelper.escape`` makes the file).
     """
     lines = header(command, generated.notes, tool, generated.options.role, path)
-    parts = ["\n".join([*lines, *default_comment()]) + "\n"]
-    parts[0] += dump(DefaultActionConfig(ingress="block").to_yaml())
+    return "\n".join(lines) + "\n" + body(generated)
+
+
+def body(generated: Generated) -> str:
+    """The documents of the patch with their comments, without the header."""
+    return "---\n".join(documents(generated))
+
+
+def documents(generated: Generated) -> list[str]:
+    """Each document of the patch with its comment: the default action, then the rules. What
+    another tool that carries the patch (an Omni cluster template) writes below a header of its own."""
+    parts = ["\n".join(default_comment()) + "\n" + dump(DefaultActionConfig(ingress="block").to_yaml())]
     for document in generated.documents:
         parts.append("\n".join(document_comment(document)) + "\n" + dump(document.document.to_yaml()))
-    return "---\n".join(parts)
+    return parts
 
 
 def tombstone(stone: Tombstone) -> str:

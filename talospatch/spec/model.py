@@ -174,6 +174,13 @@ class ExportSpec(_Model):
     ntp_servers: tuple[HostOrSubnet, ...] | None = Field(
         None, description="pfsense/opnsense: the NTP servers egress may reach (default: any)."
     )
+    inline: bool | None = Field(
+        None, description="omni: the patches' documents inline in the template (default: files beside it)."
+    )
+    cluster_default_action: bool | None = Field(
+        None,
+        description="omni: the default action as one patch of the Cluster document (default: in each machine set's).",
+    )
 
 
 # The keys of an export entry that are the target's options (``talospatch.registry.ExportOptions``).

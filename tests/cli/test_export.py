@@ -89,7 +89,7 @@ def test_router_options_belong_to_their_targets(cli: Cli, tmp_path: Path) -> Non
         "--cluster-interface applies to the pfsense and opnsense targets only"
     )
     message = error_message(cli("export", "opnsense", *CLUSTER, "--merge-into", str(PFSENSE_BACKUP)))
-    assert message == "--merge-into applies to the pfsense target only"
+    assert message == "--merge-into applies to the pfsense and omni targets only"
     missing = tmp_path / "missing.xml"
     message = error_message(cli("export", "pfsense", *CLUSTER, "--merge-into", str(missing)))
     assert message.startswith(f"--merge-into {missing}: cannot read")

@@ -178,7 +178,10 @@ def test_router_options_of_an_export_entry(tmp_path: Path) -> None:
         (
             "  - target: aws-terraform\n    output: aws\n    region: eu-west-1\n",
             10,
-            "exports[0].region: unknown key; valid: target, output, clusterInterface, fromInterfaces, ntpServers",
+            (
+                "exports[0].region: unknown key; valid: target, output, clusterInterface, fromInterfaces, ntpServers, "
+                "inline, clusterDefaultAction"
+            ),
         ),
         (
             "  - target: opnsense\n    output: opn\n    fromInterfaces: [lan, 'opt 2']\n",

@@ -24,6 +24,9 @@ IN_OUT = [
 FILES = [
     pytest.param("proxmox-terraform", "talos-proxmox-firewall.tf", id="proxmox-terraform"),
     pytest.param("talos-terraform", "talospatch-patches.tf", id="talos-terraform"),
+    pytest.param("omni", "talospatch-omni.yaml", id="omni-template"),
+    pytest.param("omni", "talospatch-controlplane.yaml", id="omni-controlplane"),
+    pytest.param("omni", "talospatch-worker.yaml", id="omni-worker"),
 ]
 
 
@@ -44,7 +47,7 @@ def test_reference_cluster_equals_out(target: str, file: str) -> None:
 def test_reference_cluster(snapshot, target: str, file: str) -> None:  # type: ignore[no-untyped-def]
     result = render(target, build_cluster_cli(REFERENCE))
     assert result.warnings == ()
-    assert result.files[file] == snapshot.use_extension(text_snapshot("tf"))
+    assert result.files[file] == snapshot.use_extension(text_snapshot(file.rsplit(".", 1)[1]))
 
 
 def test_every_file_of_every_target_has_a_snapshot() -> None:

@@ -1,0 +1,206 @@
+"""``omni``: the Talos patches as the ``patches`` of an Omni cluster template.
+
+An Omni cluster template (siderolabs/omni ``client/pkg/template``) is multi-document YAML:
+one ``kind: Cluster``, one ``kind: ControlPlane``, any number of ``kind: Workers`` and
+``kind: Machine``, each with ``patches``: a list of ``{name, file | inline}``
+(``internal/models/patch.go``). Omni makes each entry a ConfigPatch resource named
+``<weight>-<machine set>-<name>`` (a machine set's weight is 400 plus the entry's index, the
+cluster's 200 plus it), so an entry that keeps its name and its place keeps its resource:
+talospatch's entries are named ``talospatch-firewall`` (and ``talospatch-default-action``),
+and a merge replaces them where they are.
+
+Omni builds each machine's config afresh from its patches, so a rule dropped from a patch is
+gone from the node: these patches carry no ``$patch: delete`` tombstones.
+
+Three forms, all from the same documents ``gen`` writes for each role:
+
+- ``talospatch-omni.yaml`` with the ControlPlane and Workers documents' entries, each a
+  ``file:`` written beside it (``talospatch-controlplane.yaml``, ``talospatch-worker.yaml``).
+  omnictl reads a template's files only inside ``--allowed-dir`` (default: the template's
+  folder, since omnictl v1.10), hence beside it rather than a path to the built patches.
+- ``inline``: that file alone, each entry's documents inline (a list of mappings, the
+  multi-document form of ``internal/models/inline.go``), each below its comment.
+- ``merge_into``: the user's template with the entries put in its ControlPlane and every
+  Workers document; the rest (documents, keys, comments, quoting) kept, in the 2-space
+  style of Omni's docs (``talospatch.yamledit``).
+
+With ``cluster_default_action`` the default action (``ingress: block``) is one entry of the
+Cluster document and the machine sets' entries carry only their rules. A machine set without
+its entry would then block all ingress but ICMP and SideroLink: a merge gives every Workers
+document its entry, the other forms warn.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+from typing import Any
+
+from talospatch.errors import BadInput
+from talospatch.export.cluster import Cluster, Export, RoleRules
+from talospatch.registry import ExportOptions
+from talospatch.yamledit import dump_documents, load_documents, restyle
+
+TEMPLATE = "talospatch-omni.yaml"
+PATCH = "talospatch-firewall"
+DEFAULT_PATCH = "talospatch-default-action"
+KINDS = {"controlplane": "ControlPlane", "worker": "Workers"}
+CLUSTER = "Cluster"
+OWN = (PATCH, DEFAULT_PATCH)
+UNGUARDED = (
+    f"the default action is the Cluster's entry: a Workers document without the {PATCH} entry "
+    "blocks all ingress but ICMP and SideroLink (--merge-into puts it in every one)"
+)
+
+
+def patch_file(role: str) -> str:
+    return f"talospatch-{role}.yaml"
+
+
+def _documents(role: RoleRules, options: ExportOptions) -> tuple[str, ...]:
+    """The role's documents in its entry: without the default action when the Cluster has it."""
+    return role.documents[1:] if options.cluster_default_action else role.documents
+
+
+def _default_documents(cluster: Cluster) -> tuple[str, ...]:
+    return cluster.roles[0].documents[:1]
+
+
+def _inline(name: str, documents: tuple[str, ...]) -> list[str]:
+    """A ``patches`` entry (at a top-level list's indent) with the documents inline, each below its comment."""
+    lines = [f"  - name: {name}", "    inline:"]
+    for document in documents:
+        text = document.splitlines()
+        comment = [line for line in text if line.startswith("#")]
+        body = restyle("\n".join(line for line in text if not line.startswith("#")) + "\n").splitlines()
+        lines += [f"      {line}" for line in comment]
+        lines += [f"      - {body[0]}", *(f"        {line}" for line in body[1:])]
+    return lines
+
+
+def _entry(name: str, documents: tuple[str, ...], file: str | None) -> list[str]:
+    return [f"  - name: {name}", f"    file: {file}"] if file is not None else _inline(name, documents)
+
+
+def _template_document(kind: str, entry: list[str]) -> str:
+    return "\n".join([f"kind: {kind}", "patches:", *entry]) + "\n"
+
+
+def _template_documents(cluster: Cluster, options: ExportOptions, files: bool) -> dict[str, str]:
+    """Kind -> its template document with talospatch's entry; ``files`` for ``file:`` entries."""
+    out: dict[str, str] = {}
+    if options.cluster_default_action:
+        out[CLUSTER] = _template_document(CLUSTER, _inline(DEFAULT_PATCH, _default_documents(cluster)))
+    for role in cluster.roles:
+        entry = _entry(PATCH, _documents(role, options), patch_file(role.role) if files else None)
+        out[KINDS[role.role]] = _template_document(KINDS[role.role], entry)
+    return out
+
+
+def _header(cluster: Cluster, options: ExportOptions, files: bool) -> list[str]:
+    lines = [
+        "# Talos host firewall patches for an Omni cluster template, generated by talospatch;",
+        "# regenerate, do not edit. The patches are the documents of:",
+        *(f"#   {role.command}" for role in cluster.roles),
+    ]
+    if files:
+        lines += [
+            "# each in the file beside this one that its entry names:",
+            f"#   {', '.join(map(patch_file, KINDS))}",
+        ]
+    if options.cluster_default_action:
+        lines += [
+            "# The default action is the Cluster's entry; each machine set's entry holds its rules only,",
+            "# so every Workers document of the template needs the Workers entry.",
+        ]
+    return [
+        *lines,
+        "# Put each entry in the document of the same kind in your template (ControlPlane, every",
+        "# Workers), or let talospatch put them there, replacing its entries of an earlier export:",
+        "#   talospatch export omni ... --merge-into cluster-template.yaml > merged.yaml",
+        "# then check and apply: omnictl cluster template diff -f cluster-template.yaml, then sync.",
+    ]
+
+
+def _patch_text(role: RoleRules, options: ExportOptions) -> str:
+    lines = [
+        f"# Talos ingress firewall patch for the {KINDS[role.role]} entry of {TEMPLATE}, generated by",
+        f"# talospatch; regenerate, do not edit: {role.command}",
+    ]
+    if options.cluster_default_action:
+        lines.append(f"# Its rules only: the default action is the Cluster's {DEFAULT_PATCH} entry.")
+    return "\n".join(lines) + "\n" + "---\n".join(_documents(role, options))
+
+
+def render(cluster: Cluster, options: ExportOptions) -> Export:
+    """The template documents with talospatch's entries (and their files), or the merged template."""
+    if options.merge_into is not None:
+        return _merge(cluster, options)
+    files = not options.inline
+    documents = _template_documents(cluster, options, files)
+    out = {TEMPLATE: "\n".join(_header(cluster, options, files)) + "\n" + "---\n".join(documents.values())}
+    if files:
+        out |= {patch_file(role.role): _patch_text(role, options) for role in cluster.roles}
+    warnings = cluster.warnings
+    if options.cluster_default_action:
+        warnings += (f"omni: {UNGUARDED}",)
+    return Export(out, warnings)
+
+
+def _merge(cluster: Cluster, options: ExportOptions) -> Export:
+    """The user's template with talospatch's entries replaced where they are, or appended."""
+    where = options.merge_name
+    assert options.merge_into is not None
+    try:
+        text = options.merge_into.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInput(f"{where}: not UTF-8 text (want an Omni cluster template)") from None
+    documents = load_documents(text, where)
+    kinds = [_kind(document, index, where) for index, document in enumerate(documents, 1)]
+    for kind in (CLUSTER, KINDS["controlplane"]):
+        if kinds.count(kind) != 1:
+            raise BadInput(
+                f"{where}: an Omni cluster template has one kind: {kind} document, this one has {kinds.count(kind)}"
+            )
+    entries = _template_documents(cluster, options, files=False)
+    warnings = list(cluster.warnings)
+    if KINDS["worker"] not in kinds:
+        warnings.append(f"omni: {where} has no kind: Workers document: the worker patch is in none")
+    for index, (document, kind) in enumerate(zip(documents, kinds, strict=True), 1):
+        if kind in entries:
+            _put(document, _own_entry(entries[kind]), f"{where}: document {index} (kind: {kind})")
+        elif kind == CLUSTER:  # an earlier export's default action, now in the machine sets
+            _put(document, None, f"{where}: document {index} (kind: {kind})")
+    return Export({PurePath(where).name: dump_documents(documents)}, tuple(warnings))
+
+
+def _kind(document: Any, index: int, where: str) -> str:
+    kind = document.get("kind") if isinstance(document, dict) else None
+    if not isinstance(kind, str):
+        raise BadInput(f"{where}: document {index} is not a cluster-template document (a mapping with a kind)")
+    return kind
+
+
+def _own_entry(document: str) -> Any:
+    (loaded,) = load_documents(document, "<entry>")
+    return loaded["patches"][0]
+
+
+def _put(document: Any, entry: Any, where: str) -> None:
+    """Replace talospatch's entry of ``document``'s patches (any of its names: a Cluster's default
+    action moves to the machine sets and back) with ``entry``, where the first was; append it
+    when there was none; ``entry`` None removes them."""
+    from ruamel.yaml.comments import CommentedSeq
+
+    patches = document.get("patches")
+    if patches is None:
+        if entry is None:
+            return
+        patches = document["patches"] = CommentedSeq()
+    if not isinstance(patches, list):
+        raise BadInput(f"{where}: patches is not a list")
+    own = [i for i, item in enumerate(patches) if isinstance(item, dict) and item.get("name") in OWN]
+    at = own[0] if own else len(patches)
+    for i in reversed(own):
+        del patches[i]
+    if entry is not None:
+        patches.insert(at, entry)
