@@ -61,6 +61,8 @@ class ExportOptions(NamedTuple):
     current_name: str = "CURRENT.csv"
     # The folder of the built Talos patches, as a Terraform file in the export's folder reads them.
     patches_dir: str = "out"
+    # The nodes whose own patch build writes (out/nodes/NAME.yaml), from a spec's ``nodes``.
+    node_patches: tuple[str, ...] = ()
     # Omni: the patches' documents inline in the template (else files beside it), and the
     # default action as one patch of the Cluster document (else in each machine set's).
     inline: bool = False
@@ -83,7 +85,7 @@ TARGETS: tuple[Target, ...] = (
     Target("proxmox-terraform", "proxmox_terraform", single_file=True),
     Target("pfsense", "pfsense", (*ROUTER, "merge_into")),
     Target("opnsense", "opnsense", (*ROUTER, "current_rules")),
-    Target("talos-terraform", "talos_terraform", ("patches_dir",), single_file=True),
+    Target("talos-terraform", "talos_terraform", ("patches_dir", "node_patches"), single_file=True),
     Target("omni", "omni", ("merge_into", "inline", "cluster_default_action")),
 )
 NAMES = tuple(t.name for t in TARGETS)

@@ -22,6 +22,7 @@ from talospatch.registry import SPEC_FILE
 
 if TYPE_CHECKING:  # not imported at start-up (pydantic)
     from talospatch.export.cluster import Cluster
+    from talospatch.spec.load import LoadedSpec
 
 Target = Annotated[
     str,
@@ -141,7 +142,7 @@ def export(
     if known and output_dir is None and not single:
         raise typer.BadParameter(f"{target} writes several files: give --output-dir DIR", param_hint="--output-dir")
 
-    cluster = _cluster_source(opts, spec, bool(given))
+    cluster, loaded = _cluster_source(opts, spec, bool(given))
     where = "" if given else f"{spec if spec is not None else SPEC_FILE}: "  # the spec, in messages about the cluster
     backup = None
     if merge_into is not None:
@@ -150,17 +151,21 @@ def export(
         except OSError as exc:
             raise BadInput(f"--merge-into {merge_into}: cannot read: {exc.strerror}") from None
     options = registry.ExportOptions(
-        cluster_interface or "opt1",
-        tuple(from_interface or ("lan",)),
-        tuple(ntp_server or ()),
-        backup,
-        str(merge_into),
-        None if current_rules is None else read_text(current_rules),
-        current_rules or "",
-        patches_dir if patches_dir is not None else "out",
-        inline or merge_into is not None,
-        cluster_default_action,
+        cluster_interface=cluster_interface or "opt1",
+        from_interfaces=tuple(from_interface or ("lan",)),
+        ntp_servers=tuple(ntp_server or ()),
+        merge_into=backup,
+        merge_name=str(merge_into),
+        current_rules=None if current_rules is None else read_text(current_rules),
+        current_name=current_rules or "",
+        patches_dir=patches_dir if patches_dir is not None else "out",
+        inline=inline or merge_into is not None,
+        cluster_default_action=cluster_default_action,
     )
+    if loaded is not None and registry.takes(target, "node_patches"):
+        from talospatch.export.fromspec import node_patches
+
+        options = options._replace(node_patches=node_patches(loaded))
     try:
         module = target_module(target)
         registry.interfaces(options)  # bad option values before the cluster's errors
@@ -183,19 +188,20 @@ def export(
         output.write_atomic(str(folder / name), text, "--output-dir")
 
 
-def _cluster_source(opts: GenOptions, spec: str | None, given: bool) -> Callable[[], Cluster]:
+def _cluster_source(opts: GenOptions, spec: str | None, given: bool) -> tuple[Callable[[], Cluster], LoadedSpec | None]:
     """How to build the cluster: from gen's options when any is given, else from the spec (read and
-    checked now, so its errors come first; every role is expanded when the target renders)."""
+    checked now, so its errors come first; every role is expanded when the target renders); the spec."""
     from talospatch.export.cluster import build_cluster
     from talospatch.export.fromspec import cluster_request, spec_cluster
     from talospatch.spec.load import load_spec
 
     if given:
-        return lambda: build_cluster(opts, labels=LABELS, command=command_line)
+        return lambda: build_cluster(opts, labels=LABELS, command=command_line), None
     path = spec if spec is not None else SPEC_FILE
     if spec is None and not Path(path).exists():
         raise BadInput(
             f"{path}: no such file; give --spec FILE (a cluster spec) or the cluster's options (--subnet CIDR ...)"
         )
-    request = cluster_request(load_spec(path))
-    return lambda: spec_cluster(request)
+    loaded = load_spec(path)
+    request = cluster_request(loaded)
+    return lambda: spec_cluster(request), loaded

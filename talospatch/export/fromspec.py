@@ -26,6 +26,7 @@ from talospatch.generate.expand import GROUP_FIELDS, expand
 from talospatch.generate.options import GenOptions, Labels
 from talospatch.spec.load import LoadedSpec
 from talospatch.spec.model import EXPORT_OPTIONS, KEYS, ExportSpec
+from talospatch.spec.nodes import node_requests
 from talospatch.spec.roles import RoleRequest
 
 # The options whose addresses a target names once for the whole cluster.
@@ -80,7 +81,15 @@ def export_options(entry: ExportSpec, spec: LoadedSpec | None = None) -> registr
     if spec is not None and registry.takes(entry.target, "patches_dir"):
         relative = os.path.relpath(spec.output_dir.resolve(), (spec.folder / entry.output).resolve())
         given["patches_dir"] = PurePath(relative).as_posix()
+    if spec is not None and registry.takes(entry.target, "node_patches"):
+        given["node_patches"] = node_patches(spec)
     return registry.ExportOptions()._replace(**given)
+
+
+def node_patches(spec: LoadedSpec) -> tuple[str, ...]:
+    """The nodes whose own patch ``build`` writes: every node, when any differs from its role."""
+    requests = node_requests(spec)
+    return tuple(r.node.name for r in requests) if any(r.differs for r in requests) else ()
 
 
 @dataclass(frozen=True)

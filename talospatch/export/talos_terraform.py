@@ -20,6 +20,8 @@ from talospatch.registry import ExportOptions
 
 FILE_NAME = "talospatch-patches.tf"
 LOCAL = "talospatch_config_patches"
+NODE_LOCAL = "talospatch_node_config_patches"
+NODES_FOLDER = "nodes"  # talospatch.spec.nodes.NODES_FOLDER, inside the patches' folder
 # Written inside an HCL template ("${path.module}/..."): no quotes, backslashes, "${" or "%{".
 _PATH = re.compile(r"[A-Za-z0-9._/+@=,:~-]+")
 
@@ -63,5 +65,19 @@ def render(cluster: Cluster, options: ExportOptions) -> Export:
     ]
     width = max(len(role) for role in roles)
     entries = [f'    {role.ljust(width)} = [file("{folder}/{role}.yaml")]' for role in roles]
-    patches = Raw("{\n" + "\n".join(entries) + "\n  }")
-    return Export({FILE_NAME: document(header, [Block("locals", (), ((LOCAL, patches),))])}, cluster.warnings)
+    blocks = [Block("locals", (), ((LOCAL, Raw("{\n" + "\n".join(entries) + "\n  }")),))]
+    if options.node_patches:
+        header += [
+            f"Nodes with settings of their own have their own patch ({options.patches_dir}/{NODES_FOLDER}/NAME.yaml,",
+            "in place of the role's): give each node's machine configuration its own, e.g.",
+            f'  config_patches = local.{NODE_LOCAL}["{options.node_patches[0]}"]',
+        ]
+        width = max(len(name) for name in options.node_patches) + 2
+        keys = {name: f'"{name}"' for name in options.node_patches}  # a node name may start with a digit
+        nodes = [
+            f'    {keys[name].ljust(width)} = [file("{folder}/{NODES_FOLDER}/{name}.yaml")]'
+            for name in options.node_patches
+        ]
+        # A locals block of its own: terraform fmt aligns no "=" across a multi-line value.
+        blocks.append(Block("locals", (), ((NODE_LOCAL, Raw("{\n" + "\n".join(nodes) + "\n  }")),)))
+    return Export({FILE_NAME: document(header, blocks)}, cluster.warnings)

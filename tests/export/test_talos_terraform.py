@@ -15,7 +15,7 @@ from hcl2.utils import SerializationOptions
 
 from talospatch.export import render
 from talospatch.registry import ExportOptions
-from testing.cluster import REFERENCE_SPEC
+from testing.cluster import REFERENCE_SPEC, SPEC_NODES
 from testing.exportnft import REFERENCE, build_cluster_cli
 from testing.runner import Cli, error_message, ok
 
@@ -111,3 +111,47 @@ def test_build_points_from_the_export_folder_to_the_spec_output(cli: Cli, tmp_pa
     for role in patches:
         assert (tmp_path / "infra/terraform/../../patches" / f"{role}.yaml").is_file()
     ok(cli("build", "--check", str(spec)))
+
+
+def _node_patches(text: str) -> dict[str, Any] | None:
+    doc: dict[str, Any] = hcl2.loads(text, serialization_options=HCL)
+    found = [
+        block["talospatch_node_config_patches"] for block in doc["locals"] if "talospatch_node_config_patches" in block
+    ]
+    return found[0] if found else None
+
+
+@pytest.mark.parametrize("own", ["      admins: [10.9.9.9/32]\n", ""])
+def test_a_spec_whose_nodes_differ_gets_each_nodes_patch(cli: Cli, tmp_path: Path, own: str) -> None:
+    """build writes out/nodes/NAME.yaml for every node when one has settings of its own; the
+    .tf then maps each node to its file (and has no node map when no node differs)."""
+    spec = tmp_path / "talospatch.yaml"
+    exports = "exports:\n  - target: talos-terraform\n    output: terraform\n"
+    spec.write_text(REFERENCE_SPEC + SPEC_NODES + own + exports, encoding="utf-8")
+    ok(cli("build", str(spec)))
+    text = (tmp_path / "terraform" / FILE).read_text(encoding="utf-8")
+    nodes = _node_patches(text)
+    if not own:
+        assert nodes is None
+        assert not (tmp_path / "out" / "nodes").exists()
+        return
+    assert nodes == {name: [f'${{file("${{path.module}}/../out/nodes/{name}.yaml")}}'] for name in ("cp1", "w1")}
+    for name in nodes:
+        assert (tmp_path / "out" / "nodes" / f"{name}.yaml").is_file()
+    assert '#   config_patches = local.talospatch_node_config_patches["cp1"]' in text
+    ok(cli("build", "--check", str(spec)))
+    # export --spec says the same, given the patches' folder
+    assert ok(cli("export", "talos-terraform", "--spec", str(spec), "--patches-dir", "../out")).out == text
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not on PATH")
+def test_terraform_fmt_leaves_the_node_map_as_is(tmp_path: Path) -> None:
+    options = ExportOptions(node_patches=("cp1", "w1", "10-storage"))
+    (tmp_path / FILE).write_text(
+        render("talos-terraform", build_cluster_cli(REFERENCE), options).files[FILE], encoding="utf-8"
+    )
+    assert _node_patches((tmp_path / FILE).read_text(encoding="utf-8")) is not None
+    done = subprocess.run(
+        ["terraform", "fmt", "-check", "-diff", FILE], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
