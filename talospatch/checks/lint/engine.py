@@ -44,7 +44,7 @@ def _read(text: str, path: str, options: LintOptions) -> Collector:
         out.add("file", "unreadable", str(exc).removeprefix(f"{path}: "), "fix the YAML", "error")
         return out
     try:
-        out.config = config_context(documents)
+        out.config = config_context(documents, options.version)
     except BadInput as exc:
         out.add("config", "invalid", str(exc).removeprefix(f"{path}: "), "fix the value", "error")
         return out
