@@ -172,3 +172,68 @@ def test_no_patch_to_check_is_an_error(runner: Runner, tmp_path: Path) -> None:
     results = runner.run(_workspace(tmp_path), {"patches": "nothing/*.yaml"})
     assert [r.returncode for r in results] == [0, 0, 3]
     assert results[2].stderr == "talospatch: error: no patch files to check\n"
+
+
+NODE_SPEC = """\
+cni: flannel
+subnets: [10.0.0.0/24]
+controlplane: [10.0.0.11]
+admins: [198.51.100.7]
+output: nodes-out
+nodes:
+  - name: w1
+    role: worker
+    address: 10.0.0.21
+  - name: w2
+    role: worker
+    address: 10.0.0.22
+    addons: [node-exporter]
+"""
+# A node's own rule that check reports (open-to-everyone): only w2's patch holds it.
+OPEN_KUBELET = """\
+    extraRules:
+      - name: debug-kubelet
+        service: kubelet API from anywhere
+        ports: [10250]
+        protocol: [tcp]
+        from: [any]
+        why: a mistake the check step must catch
+        source: tests/test_action.py
+"""
+
+
+def _node_workspace(tmp_path: Path, spec: str) -> Path:
+    tmp_path.mkdir()
+    workspace = _workspace(tmp_path)
+    (workspace / "nodes.yaml").write_text(spec, encoding="utf-8")
+    subprocess.run(
+        [sys.executable, "-m", "talospatch", "build", "nodes.yaml"], cwd=workspace, check=True, capture_output=True
+    )
+    return workspace
+
+
+def test_action_checks_the_node_patches_build_writes(runner: Runner, tmp_path: Path) -> None:
+    workspace = _node_workspace(tmp_path / "clean", NODE_SPEC)
+    assert sorted(p.name for p in (workspace / "nodes-out" / "nodes").iterdir()) == ["w1.yaml", "w2.yaml"]
+    results = runner.run(workspace, {"specs": "talospatch.yaml nodes.yaml"})
+    assert [r.returncode for r in results] == [0, 0, 0], [r.stderr for r in results]
+    # A hazard in a node's own patch (its role patches are clean) fails the check step.
+    hazard = _node_workspace(tmp_path / "hazard", NODE_SPEC + OPEN_KUBELET)
+    results = runner.run(hazard, {"specs": "talospatch.yaml nodes.yaml"})
+    assert [r.returncode for r in results] == [0, 0, 1], [r.stderr for r in results]
+    found = results[2].stdout.splitlines()
+    assert found
+    assert all(line.startswith("nodes-out/nodes/w2.yaml: ") for line in found), found
+    assert any("debug-kubelet" in line and "open to 0.0.0.0/0" in line for line in found), found
+
+
+def test_a_spec_whose_nodes_take_their_role_patches_checks_no_node_file(tmp_path: Path) -> None:
+    from talospatch.spec.load import load_spec
+    from talospatch.spec.nodes import node_patches
+
+    same = NODE_SPEC.replace("    addons: [node-exporter]\n", "")
+    (tmp_path / "same.yaml").write_text(same, encoding="utf-8")
+    (tmp_path / "differs.yaml").write_text(NODE_SPEC, encoding="utf-8")
+    assert node_patches(load_spec(str(tmp_path / "same.yaml"))) == []
+    folder = tmp_path / "nodes-out" / "nodes"
+    assert node_patches(load_spec(str(tmp_path / "differs.yaml"))) == [folder / "w1.yaml", folder / "w2.yaml"]

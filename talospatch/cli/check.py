@@ -104,7 +104,7 @@ def check(
     import os
 
     from talospatch.checks.lint import registry
-    from talospatch.checks.lint.engine import check_merged, check_text, exit_code, lint_options
+    from talospatch.checks.lint.engine import check_each, check_merged, exit_code, lint_options
     from talospatch.cli.params import LABELS
     from talospatch.talos.patchfiles import read_patch, source_name
 
@@ -144,10 +144,7 @@ def check(
     texts = [(path, read_patch(path)) for path in files]
     named = [(source_name(path), text) for path, text in texts]
     notes: list[str] = []
-    if merge:
-        findings = check_merged(named, options, notes)
-    else:
-        findings = [f for path, text in named for f in check_text(text, path, options, notes)]
+    findings = check_merged(named, options, notes) if merge else check_each(named, options, notes)
     for message in notes:
         note(message)
     if output_format == "json":

@@ -95,6 +95,13 @@ GEN_OPTIONS: tuple[GenOption, ...] = (
         "One rule per protocol and set of sources instead of one per service: fewer nftables rules on the node.",
     ),
     GenOption(
+        "dns_over_tls",
+        "--dns-over-tls",
+        None,
+        "The nodes resolve with DNS over TLS (ResolverConfig nameservers with protocol: DoT): exports allow "
+        "853/tcp out; the Talos patch's rules do not change.",
+    ),
+    GenOption(
         "profiles_dir",
         "--profiles-dir",
         "DIR",

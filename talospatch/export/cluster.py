@@ -97,11 +97,17 @@ EGRESS = (
 # From v1.14 Talos syncs time with NTS by default (time.cloudflare.com): the key exchange on
 # 4460/tcp, then NTP on 123/udp (talospatch.talos.versions, change nts_default).
 NTS_EGRESS = Egress("nts-ke-egress", "tcp", 4460, "NTS key exchange (Talos v1.14+ default time sync)")
+# DNS over TLS (RFC 7858) to the nameservers of a ResolverConfig with ``protocol: DoT``
+# (siderolabs/talos pkg/machinery/config/types/network/resolver.go, NameserverConfig.Protocol,
+# in v1.14.0): gen's --dns-over-tls, a spec's dnsOverTls.
+DOT_EGRESS = Egress("dot-egress", "tcp", 853, "DNS over TLS to the nodes' nameservers (ResolverConfig protocol: DoT)")
 
 
-def egress_for(version: str | TalosVersion | None) -> tuple[Egress, ...]:
-    """The seed's egress, with NTS key exchange for a release that uses NTS by default."""
-    return (*EGRESS, NTS_EGRESS) if resolve(version).nts_default else EGRESS
+def egress_for(version: str | TalosVersion | None, dns_over_tls: bool = False) -> tuple[Egress, ...]:
+    """The seed's egress, with NTS key exchange for a release that uses NTS by default, and
+    DNS over TLS when the nodes' resolver uses it."""
+    egress = (*EGRESS, NTS_EGRESS) if resolve(version).nts_default else EGRESS
+    return (*egress, DOT_EGRESS) if dns_over_tls else egress
 
 
 @dataclass(frozen=True)
@@ -204,12 +210,13 @@ def cluster_of(
     order = ("nodes", *GROUP_FIELDS, "any", "link-local")
     ordered = tuple(Source(g, groups[g]) for g in order if g in groups)
     nodes = next(iter(generated.values())).sources.groups["nodes"]
+    first = next(iter(generated.values())).options
     return Cluster(
         tuple(roles),
         tuple(nodes),
         ordered,
         tuple(Source(g, given[g]) for g in GROUP_FIELDS if g in given),
-        egress_for(next(iter(generated.values())).options.talos_version),
+        egress_for(first.talos_version, first.dns_over_tls),
         tuple(warnings),
         labels,
     )

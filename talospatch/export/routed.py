@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from talospatch.errors import BadInput
-from talospatch.export.cluster import NTS_EGRESS, Cluster
+from talospatch.export.cluster import DOT_EGRESS, NTS_EGRESS, Cluster
 from talospatch.talos.addresses import dedupe, is_link_local, parse_network
 from talospatch.talos.documents import L4, Network, PortRange
 
@@ -235,6 +235,11 @@ def plan(cluster: Cluster, ntp_servers: tuple[str, ...] = ()) -> RoutedPlan:
                 )
             ]
             if NTS_EGRESS in cluster.egress
+            else []
+        ),
+        *(
+            [("dot", DOT_EGRESS.protocol, DOT_EGRESS.port, None, {4, 6}, DOT_EGRESS.why)]
+            if DOT_EGRESS in cluster.egress
             else []
         ),
     ):

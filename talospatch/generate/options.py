@@ -61,6 +61,9 @@ class GenOptions(NamedTuple):
     addons: tuple[str, ...] = ()
     # One document per protocol and set of sources instead of one per service.
     compact: bool = False
+    # The nodes resolve with DNS over TLS (ResolverConfig nameservers, protocol: DoT): the exports'
+    # egress allows 853/tcp. The Talos patch is unchanged (egress is no NetworkRuleConfig).
+    dns_over_tls: bool = False
     profiles_dir: str | None = None
     # The Talos release the node runs (X.Y, X.Y.Z or main); None: the newest one known.
     talos_version: str | None = None

@@ -247,6 +247,12 @@ class ClusterSpec(Settings):
     talos_version: TalosRelease | None = Field(
         None, description=f"The Talos release the nodes run: {TALOS_VERSION_HELP}"
     )
+    dns_over_tls: bool | None = Field(
+        None,
+        alias="dnsOverTls",
+        description="The nodes resolve with DNS over TLS (ResolverConfig nameservers with protocol: DoT): the "
+        "exports allow 853/tcp out; the Talos patches do not change.",
+    )
     keep_tombstones: int | None = Field(
         None,
         ge=1,
@@ -275,6 +281,7 @@ SETTINGS = tuple(name for name in Settings.model_fields)
 KEYS: dict[str, str] = {name: Settings.model_fields[name].alias or name for name in SETTINGS}
 KEYS["profiles_dir"] = "profilesDir"
 KEYS["talos_version"] = "talosVersion"
+KEYS["dns_over_tls"] = "dnsOverTls"
 KEYS["ntp_servers"] = "ntpServers"  # an export's router option, in messages
 # Every top-level key a spec may hold (a patch or machine config holds others).
 SPEC_KEYS = frozenset(f.alias or n for n, f in ClusterSpec.model_fields.items()) | frozenset(ClusterSpec.model_fields)

@@ -151,6 +151,15 @@ def node_requests(loaded: LoadedSpec) -> list[NodeRequest]:
     return [node_request(loaded, node) for node in spec_nodes(loaded)]
 
 
+def node_patches(loaded: LoadedSpec) -> list[Path]:
+    """The node patches ``build`` writes: ``out/nodes/NAME.yaml`` for every node when any node's
+    request differs from its role's, else none (each node takes its role's patch)."""
+    requests = node_requests(loaded)
+    if not any(item.differs for item in requests):
+        return []
+    return [nodes_folder(loaded) / f"{item.node.name}.yaml" for item in requests]
+
+
 def _outside(address: str, values: tuple[str, ...], key: str) -> list[str]:
     """``values`` (CIDRs or addresses) when none holds ``address``, else nothing."""
     ip = ipaddress.ip_address(address)

@@ -47,7 +47,7 @@ def cluster_options(loaded: LoadedSpec) -> GenOptions:
     values = {name: getattr(spec, name) for name in _OPTIONS if getattr(spec, name) is not None}
     if spec.profiles_dir is not None:
         values["profiles_dir"] = loaded.relative(spec.profiles_dir)
-    return GenOptions(**_paths(loaded, values), talos_version=spec.talos_version)
+    return GenOptions(**_paths(loaded, values), talos_version=spec.talos_version, dns_over_tls=bool(spec.dns_over_tls))
 
 
 def role_request(loaded: LoadedSpec, role: str) -> RoleRequest:

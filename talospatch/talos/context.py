@@ -22,6 +22,18 @@ Documents are read in order; a later one wins, as talosctl merges patches. Beyon
   zero value, forwarding off: ``NetworkHostDNSConfig()`` is nil then, and
   ``internal/app/machined/pkg/controllers/network/nftables_chain_config.go`` adds the host DNS
   rules only when ``ForwardKubeDNSToHost()`` is true (a patch that says nothing says nothing);
+- pod and service subnets a whole config does not list: with ``cluster.network`` present,
+  ``ClusterConfig.PodCIDRs``/``ServiceCIDRs`` (``v1alpha1/v1alpha1_clusterconfig.go``) give
+  Talos's defaults ``constants.DefaultIPv4PodCIDR`` 10.244.0.0/16 and
+  ``DefaultIPv4ServiceCIDR`` 10.96.0.0/12, IPv4 only whatever the node's family (the IPv6
+  defaults ``fc00:db8:10::/56``/``fc00:db8:20::/112`` are only what ``talosctl gen config``
+  writes into an IPv6 cluster's config, ``generate/generate.go``). With neither
+  ``cluster.network`` nor a ``KubeNetworkConfig``, v1.14's ``Config.K8sNetworkConfig``
+  (``v1alpha1/v1alpha1_k8s_bridge.go``, since c3052e845) is nil, and
+  ``nftables_chain_config.go`` then adds no pod/service (nor host DNS) accept rule, and
+  ``k8s/kubelet_config.go`` no kubelet; before v1.14 the defaults applied there too. A
+  ``KubeNetworkConfig`` lists its subnets itself (``PodCIDRs`` has no default). Such values are
+  ``Sourced`` with ``default``: the messages name them as Talos's, not the config's;
 - a taint keeps workloads off with the effect ``NoSchedule`` or ``NoExecute``, written
   ``effect`` or ``value:effect`` (``pkg/machinery/labels/validate.go``); ``PreferNoSchedule``
   does not. ``machine.nodeTaints`` holds the v1alpha1 node's own taints, and the older
@@ -43,6 +55,7 @@ from typing import Any, Generic, TypeVar
 from talospatch.errors import BadInput
 from talospatch.talos.addresses import parse_network
 from talospatch.talos.documents import Network
+from talospatch.talos.versions import TalosVersion, resolve
 
 T = TypeVar("T")
 
@@ -60,17 +73,28 @@ CONFLICTS = (
 )
 
 
+# Talos's IPv4 defaults (constants.DefaultIPv4PodCIDR, DefaultIPv4ServiceCIDR).
+DEFAULT_SUBNETS = {"pod_subnets": "10.244.0.0/16", "service_subnets": "10.96.0.0/12"}
+SUBNET_KEYS = {"pod_subnets": "podSubnets", "service_subnets": "serviceSubnets"}
+NO_KUBE_NETWORK = (
+    "the config sets neither cluster.network nor a KubeNetworkConfig: Talos {line} then has no Kubernetes "
+    "network, so no pod/service accept rule and no kubelet"
+)
+
+
 @dataclass(frozen=True)
 class Sourced(Generic[T]):
-    """A value and the key that gave it (``cluster.network.podSubnets``) in ``where``."""
+    """A value and the key that gave it (``cluster.network.podSubnets``) in ``where``;
+    ``default``: the config does not set it, ``key`` says what Talos does then."""
 
     value: T
     key: str
     where: str
+    default: bool = False
 
     @property
     def source(self) -> str:
-        return f"{self.key} ({self.where})"
+        return f"{self.key}; {self.where}" if self.default else f"{self.key} ({self.where})"
 
 
 @dataclass(frozen=True)
@@ -183,8 +207,12 @@ def _named(doc: Mapping[str, Any], kind: str, where: str, found: dict[str, Any],
         found["schedules_workloads"] = Sourced(effect is None, key, where)
 
 
-def config_context(documents: Iterable[tuple[str, Mapping[str, Any]]]) -> ConfigContext:
-    """The settings of ``documents`` (``(where, document)``, in the order talosctl applies them)."""
+def config_context(
+    documents: Iterable[tuple[str, Mapping[str, Any]]], version: TalosVersion | str | None = None
+) -> ConfigContext:
+    """The settings of ``documents`` (``(where, document)``, in the order talosctl applies them),
+    on the Talos ``version`` (default: the newest release), which decides the subnets of a
+    whole config that lists none."""
     found: dict[str, Any] = {}
     seen: dict[str, str] = {}  # where each conflicting section first stands
     whole: str | None = None  # where the v1alpha1 document of a whole config stands
@@ -204,7 +232,30 @@ def config_context(documents: Iterable[tuple[str, Mapping[str, Any]]]) -> Config
             )
     if whole is not None and found.get("host_dns") is None:
         found["host_dns"] = Sourced(False, "machine.features.hostDNS (not set: Talos's default)", whole)
+    if whole is not None:
+        _subnet_defaults(found, seen, whole, resolve(version))
     return ConfigContext(**found)
+
+
+def _subnet_defaults(found: dict[str, Any], seen: dict[str, str], whole: str, version: TalosVersion) -> None:
+    """What Talos uses for the subnets a whole config does not list (see the module's notes)."""
+    for field, key in SUBNET_KEYS.items():
+        if found.get(field) is not None:
+            continue
+        if "KubeNetworkConfig" in seen:
+            found[field] = Sourced(
+                (), f"KubeNetworkConfig lists no {key}, and Talos adds none", seen["KubeNetworkConfig"], True
+            )
+        elif "cluster.network" in seen:
+            default = parse_network(DEFAULT_SUBNETS[field], key, allow_address=False)
+            found[field] = Sourced(
+                (default,), f"Talos's default: cluster.network sets no {key}", seen["cluster.network"], True
+            )
+        elif version.kube_network_documents:
+            found[field] = Sourced((), NO_KUBE_NETWORK.format(line=version.line), whole, True)
+        else:
+            default = parse_network(DEFAULT_SUBNETS[field], key, allow_address=False)
+            found[field] = Sourced((default,), "Talos's default: the config sets no cluster.network", whole, True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -227,7 +278,12 @@ class Given:
 def _shown(value: object) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
-    return ", ".join(str(n) for n in value)  # type: ignore[attr-defined]
+    return ", ".join(str(n) for n in value) or "none"  # type: ignore[attr-defined]
+
+
+def _from(found: Sourced[Any]) -> str:
+    """``from KEY (WHERE)``, or ``(Talos's default: ...; WHERE)`` for a value the config does not set."""
+    return f"({found.source})" if found.default else f"from {found.source}"
 
 
 def overridden(config: ConfigContext, given: Given, label: Callable[[str], str]) -> tuple[ConfigContext, list[str]]:
@@ -250,9 +306,9 @@ def overridden(config: ConfigContext, given: Given, label: Callable[[str], str])
         if found is None:
             continue
         if value is not None and found.value != value:
-            notes.append(f"{label(flag)} wins over {what} {_shown(found.value)} from {found.source}")
+            notes.append(f"{label(flag)} wins over {what} {_shown(found.value)} {_from(found)}")
         else:
-            notes.append(f"{what} {_shown(found.value)} from {found.source}")
+            notes.append(f"{what} {_shown(found.value)} {_from(found)}")
     if given.converged:
         schedules = config.schedules_workloads
         if schedules is not None and not schedules.value and config.control_plane and config.control_plane.value:

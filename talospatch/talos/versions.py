@@ -143,6 +143,18 @@ CHANGES: tuple[Change, ...] = (
         "55e0f6350 (PR #14048, in v1.14.0-rc.2; no v1.13 backport)",
     ),
     Change(
+        "kube_network_documents",
+        ((1, 14, 0),),
+        "a whole machine config with neither cluster.network nor a KubeNetworkConfig document has no "
+        "Kubernetes network: no pod/service (and no host DNS) accept rule, and no kubelet; before v1.14 "
+        "Talos uses its defaults 10.244.0.0/16 and 10.96.0.0/12 then",
+        "the config context of such a config has no pod or service subnets (before v1.14: the defaults, "
+        "named as Talos's)",
+        "c3052e845; Config.K8sNetworkConfig in v1alpha1/v1alpha1_k8s_bridge.go (nil without "
+        "cluster.network), nftables_chain_config.go and k8s/kubelet_config.go (nothing without it), "
+        "v1.14.0-rc.1",
+    ),
+    Change(
         "nts_default",
         ((1, 14, 0),),
         "time sync uses NTS by default (time.cloudflare.com): NTS key exchange on 4460/tcp, then NTP on 123/udp; "
@@ -231,6 +243,11 @@ class TalosVersion:
     @property
     def duplicate_documents_in_patch(self) -> bool:
         return self.has("duplicate_documents_in_patch")
+
+    @property
+    def kube_network_documents(self) -> bool:
+        """A whole config without cluster.network or KubeNetworkConfig has no Kubernetes network (v1.14)."""
+        return self.has("kube_network_documents")
 
     @property
     def nts_default(self) -> bool:

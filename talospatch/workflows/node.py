@@ -74,7 +74,7 @@ def node_firewall(source: Sequence[str] | GenOptions, node: NodeOptions, labels:
     version = parse_talos_version(node.talos_version)
     patches = read_patches(source)
     firewall = apply_patches(patches)
-    config = config_context((where, doc) for where, docs in patches for doc in docs)
+    config = config_context(((where, doc) for where, docs in patches for doc in docs), version.version)
     warnings = [version.warning] if version.warning else []
     return _surroundings(firewall, context, config, node, labels, warnings, version.version)
 

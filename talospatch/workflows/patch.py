@@ -74,9 +74,14 @@ def make_patch(
     """
     where = prune_label or opts.prune_from or ""
     node_documents = read_node_documents(opts.prune_from, labels("prune_from")) if opts.prune_from else []
-    config = config_context((where, doc) for doc in node_documents) if node_documents else ConfigContext()
+    config = (
+        config_context(((where, doc) for doc in node_documents), opts.talos_version)
+        if node_documents
+        else ConfigContext()
+    )
     given_pods = opts.pod_subnets
-    if not given_pods and config.pod_subnets is not None:
+    # Pod subnets the config sets are the pods source; Talos's defaults are gen's own default too.
+    if not given_pods and config.pod_subnets is not None and not config.pod_subnets.default:
         opts = opts._replace(pod_subnets=tuple(str(n) for n in config.pod_subnets.value))
     generated = expand(opts, catalog, labels)
     context, notes, config = with_config(

@@ -239,3 +239,47 @@ def test_check_flags_win_over_the_config_with_a_note(cli: Cli, tmp_path: Path) -
     merged = cli("check", "--merge", str(CONTROLPLANE_PATCH), str(pods), "--pod-subnet", "10.50.0.0/16")
     wins = f"talospatch: --pod-subnet wins over pod subnets 10.200.0.0/16 from cluster.network.podSubnets ({pods}: document 1)"
     assert wins in merged.err_lines
+
+
+# -- a whole config that lists no subnets: the notes name Talos's behaviour, not the config
+
+WITHOUT_NETWORK = "version: v1alpha1\nmachine:\n  type: controlplane\n"
+V114_WITHOUT_NETWORK = WITHOUT_NETWORK + "---\n" + V114.split("---\n", 1)[1]
+POD_SERVICE_ACCEPT = "counter accept"
+
+
+@pytest.mark.parametrize(
+    ("text", "version", "pods", "k8s"),
+    [
+        pytest.param(WITHOUT_NETWORK, [], "pod subnets none (the config sets neither", None, id="v1alpha1"),
+        pytest.param(V114_WITHOUT_NETWORK, [], "pod subnets none (the config sets neither", None, id="v1.14-documents"),
+        pytest.param(
+            WITHOUT_NETWORK,
+            ["--talos-version", "1.13"],
+            "pod subnets 10.244.0.0/16 (Talos's default: the config sets no cluster.network;",
+            "10.96.0.0/12, 10.244.0.0/16",
+            id="v1alpha1-v1.13",
+        ),
+        pytest.param(
+            WITHOUT_NETWORK + "cluster:\n  network:\n    cni: {name: none}\n",
+            [],
+            "pod subnets 10.244.0.0/16 (Talos's default: cluster.network sets no podSubnets;",
+            "10.96.0.0/12, 10.244.0.0/16",
+            id="network-without-subnets",
+        ),
+    ],
+)
+def test_nft_of_a_config_without_subnets_follows_talos(
+    cli: Cli, tmp_path: Path, text: str, version: list[str], pods: str, k8s: str | None
+) -> None:
+    path = _config(tmp_path, text)
+    result = _ok(cli("nft", str(CONTROLPLANE_PATCH), str(path), *version))
+    (note,) = [line for line in result.err_lines if "pod subnets" in line]
+    assert note.startswith(f"talospatch: {pods}")
+    assert note.endswith(f"{path})")
+    assert "from cluster.network" not in note
+    if k8s is None:  # v1.14: no Kubernetes network, so no pod/service (or host DNS) accept rule
+        assert "10.96.0.0/12" not in result.out
+        assert "169.254.116.108" not in result.out
+    else:
+        assert K8S_ACCEPT.format(nets=k8s) in result.out

@@ -40,6 +40,7 @@ PROFILE_OPTION_VALUES = {
     "--nodeport": None,
     "--converged": None,
     "--compact": None,
+    "--dns-over-tls": None,
     "--with": "hubble",
     "--profiles-dir": ".",
     "--prune-from": "node.yaml",

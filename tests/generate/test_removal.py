@@ -77,9 +77,14 @@ def test_gen_prune_from_leaves_exactly_the_generated_rules(
     # The config's pod subnets (Talos's default here) are the pods source, and a note says so.
     assert result.err_lines[0] == f"talospatch: pod subnets 10.244.0.0/16 from cluster.network.podSubnets ({node})"
     # A whole config that sets no host DNS has forwarding off, Talos's zero value (docs/live-node.md).
+    # The config lists no service subnets: Talos's default, named as such.
+    services = (
+        f"talospatch: service subnets 10.96.0.0/12 (Talos's default: cluster.network sets no serviceSubnets; {node})"
+    )
+    assert result.err_lines[1] == services
     host_dns = f"talospatch: host DNS off from machine.features.hostDNS (not set: Talos's default) ({node})"
-    assert result.err_lines[1] == host_dns
-    assert all(line.startswith(WARNING) for line in result.err_lines[2:]), result.err
+    assert result.err_lines[2] == host_dns
+    assert all(line.startswith(WARNING) for line in result.err_lines[3:]), result.err
     assert f"--prune-from {node}" in result.out.splitlines()[1]
     patch = load_all(result.out, "patch")
     deleted = [d["name"] for d in patch if d.get("$patch") == "delete"]
@@ -147,8 +152,11 @@ def test_spec_prune_from_then_tombstones_stay(capsys: pytest.CaptureFixture[str]
     assert built.code == 0, built.err
     note = f"talospatch: {spec}: role worker: pod subnets 10.244.0.0/16 from cluster.network.podSubnets (nodes/worker.yaml)"
     assert built.err_lines[0] == note
-    assert "host DNS off from machine.features.hostDNS (not set: Talos's default)" in built.err_lines[1]
-    assert all(line.startswith(WARNING) for line in built.err_lines[2:]), built.err
+    assert (
+        "service subnets 10.96.0.0/12 (Talos's default: cluster.network sets no serviceSubnets;" in built.err_lines[1]
+    )
+    assert "host DNS off from machine.features.hostDNS (not set: Talos's default)" in built.err_lines[2]
+    assert all(line.startswith(WARNING) for line in built.err_lines[3:]), built.err
     worker = tmp_path / "out" / "worker.yaml"
     text = worker.read_text(encoding="utf-8")
     previous = parse_previous(text, "worker")

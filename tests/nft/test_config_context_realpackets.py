@@ -71,3 +71,36 @@ def test_pod_subnet_from_the_config(tmp_path: Path, config: str, pod_flag: tuple
         lab.load_nft(render(compile_firewall(node.firewall, node.context)))
         kernel = lab.probe(POD_CLIENT, POD_ON_NODE, "tcp", PORT)
     assert (kernel, answer) == (passes, passes)
+
+
+# A whole config that lists no subnets: Talos v1.14 has no Kubernetes network without
+# cluster.network or a KubeNetworkConfig (no pod/service accept rule); before v1.14, and with a
+# cluster.network that lists none, Talos's default 10.244.0.0/16 applies.
+DEFAULT_POD_ON_NODE, DEFAULT_POD_CLIENT = "10.244.0.1", "10.244.1.5"
+WITHOUT_NETWORK = "version: v1alpha1\nmachine: {type: worker}\n"
+
+
+@pytest.mark.parametrize(
+    ("config", "version", "passes"),
+    [
+        pytest.param(WITHOUT_NETWORK, None, False, id="v1.14-no-network"),
+        pytest.param(WITHOUT_NETWORK, "1.13", True, id="v1.13-default"),
+        pytest.param(WITHOUT_NETWORK + "cluster:\n  network: {cni: {name: none}}\n", None, True, id="network-default"),
+    ],
+)
+def test_a_config_without_subnets_follows_talos(tmp_path: Path, config: str, version: str | None, passes: bool) -> None:
+    path = tmp_path / "node.yaml"
+    path.write_text(config + BLOCK)
+    node = node_firewall([str(path)], NodeOptions(node_ips=(NODE4,), talos_version=version))
+    answer = (
+        Reach(node.firewall, node.context, node.version)
+        .query(DEFAULT_POD_CLIENT, PORT, "tcp", DEFAULT_POD_ON_NODE)
+        .allowed
+    )
+    lab_name = f"gaps{secrets.token_hex(3)}"
+    with Lab([f"{NODE4}/24", f"{DEFAULT_POD_ON_NODE}/32"], [DEFAULT_POD_CLIENT], name=lab_name) as lab:
+        lab.listen(tcp_ports=[PORT])
+        assert lab.probe(DEFAULT_POD_CLIENT, DEFAULT_POD_ON_NODE, "tcp", PORT)  # the setup itself is sound
+        lab.load_nft(render(compile_firewall(node.firewall, node.context, node.version)))
+        kernel = lab.probe(DEFAULT_POD_CLIENT, DEFAULT_POD_ON_NODE, "tcp", PORT)
+    assert (kernel, answer) == (passes, passes)

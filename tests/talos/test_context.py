@@ -180,3 +180,77 @@ def test_a_document_beside_its_v1alpha1_counterpart_is_refused(
         config_context([("a", legacy), ("b", {"apiVersion": "v1alpha1", **document})])
     assert fragment in str(exc.value)
     assert "Talos refuses the config" in str(exc.value)
+
+
+# -- subnets a whole config does not list: what Talos uses then, named as Talos's
+
+POD_DEFAULT, SERVICE_DEFAULT = ipaddress.ip_network("10.244.0.0/16"), ipaddress.ip_network("10.96.0.0/12")
+NO_NETWORK = (
+    "the config sets neither cluster.network nor a KubeNetworkConfig: Talos v1.14 then has no Kubernetes network"
+)
+WITHOUT_NETWORK: list[dict[str, Any]] = [MULTIDOC[0], *MULTIDOC[2:]]  # v1.14 documents, no KubeNetworkConfig
+
+
+def _subnets(config: ConfigContext) -> tuple[object, ...]:
+    assert config.pod_subnets is not None
+    assert config.service_subnets is not None
+    assert config.pod_subnets.default
+    assert config.service_subnets.default
+    return config.pod_subnets.value, config.service_subnets.value, config.pod_subnets.source
+
+
+@pytest.mark.parametrize(
+    ("documents", "version", "expected"),
+    [
+        pytest.param(
+            [{"version": "v1alpha1", "machine": {"type": "worker"}, "cluster": {"clusterName": "c"}}],
+            None,
+            ((), (), f"{NO_NETWORK}, so no pod/service accept rule and no kubelet; cp.yaml: document 1"),
+            id="v1alpha1-v1.14",
+        ),
+        pytest.param(
+            WITHOUT_NETWORK,
+            "v1.14.0",
+            ((), (), f"{NO_NETWORK}, so no pod/service accept rule and no kubelet; cp.yaml: document 1"),
+            id="v1.14-documents",
+        ),
+        pytest.param(
+            [{"version": "v1alpha1", "machine": {"type": "worker"}}],
+            "1.13",
+            (
+                (POD_DEFAULT,),
+                (SERVICE_DEFAULT,),
+                "Talos's default: the config sets no cluster.network; cp.yaml: document 1",
+            ),
+            id="v1alpha1-v1.13",
+        ),
+        pytest.param(
+            [{"version": "v1alpha1", "cluster": {"network": {"cni": {"name": "none"}}}}],
+            None,
+            (
+                (POD_DEFAULT,),
+                (SERVICE_DEFAULT,),
+                "Talos's default: cluster.network sets no podSubnets; cp.yaml: document 1",
+            ),
+            id="network-without-subnets",
+        ),
+        pytest.param(
+            [MULTIDOC[0], {"apiVersion": "v1alpha1", "kind": "KubeNetworkConfig", "dnsDomain": "c.local"}],
+            None,
+            ((), (), "KubeNetworkConfig lists no podSubnets, and Talos adds none; cp.yaml: document 2"),
+            id="kube-network-config-without-subnets",
+        ),
+    ],
+)
+def test_a_whole_config_without_subnets_has_what_talos_uses(
+    documents: list[dict[str, Any]], version: str | None, expected: tuple[object, ...]
+) -> None:
+    config = config_context([(f"cp.yaml: document {i}", d) for i, d in enumerate(documents, 1)], version)
+    assert _subnets(config) == expected
+
+
+def test_a_patch_without_subnets_says_nothing_of_them() -> None:
+    config = config_context([("p.yaml", {"cluster": {"proxy": {"disabled": True}}})])
+    assert (config.pod_subnets, config.service_subnets) == (None, None)
+    patch = config_context([("p.yaml", {"apiVersion": "v1alpha1", "kind": "KubeProxyConfig", "enabled": False})])
+    assert (patch.pod_subnets, patch.service_subnets) == (None, None)

@@ -23,7 +23,16 @@ from talospatch.talos.context import ConfigContext, config_context, overridden
 from talospatch.talos.documents import DEFAULT_ACTION_KIND, RULE_KIND, RuleConfig, apply_patches
 from talospatch.talos.machineconfig import config_documents
 
-__all__ = ["NFT_RULE_BUDGET", "Finding", "LintOptions", "check_merged", "check_text", "exit_code", "lint_options"]
+__all__ = [
+    "NFT_RULE_BUDGET",
+    "Finding",
+    "LintOptions",
+    "check_each",
+    "check_merged",
+    "check_text",
+    "exit_code",
+    "lint_options",
+]
 
 
 def _read(text: str, path: str, options: LintOptions) -> Collector:
@@ -35,7 +44,7 @@ def _read(text: str, path: str, options: LintOptions) -> Collector:
         out.add("file", "unreadable", str(exc).removeprefix(f"{path}: "), "fix the YAML", "error")
         return out
     try:
-        out.config = config_context(documents)
+        out.config = config_context(documents, options.version)
     except BadInput as exc:
         out.add("config", "invalid", str(exc).removeprefix(f"{path}: "), "fix the value", "error")
         return out
@@ -123,6 +132,34 @@ def check_text(
     opts = LintOptions() if options is None else options
     file = _read(text, path, opts)
     return _reported(file.findings + _whole([file], path, opts, notes), opts)
+
+
+def _rule_names(file: Collector) -> frozenset[str]:
+    """The names of the rules a file's firewall holds (its deletions applied)."""
+    merged = apply_patches([(file.path, file.documents)], validate=False)
+    return frozenset(rule.name for rule in merged.rules)
+
+
+def check_each(
+    files: list[tuple[str, str]], options: LintOptions | None = None, notes: list[str] | None = None
+) -> list[Finding]:
+    """Files that are nodes of their own (``(path, text)``): each checked as ``check_text``
+    does, with the rule names of the others that are no control plane beside it (the workers
+    whose add-ons a converged control plane needs too)."""
+    opts = LintOptions() if options is None else options
+    read = [_read(text, path, opts) for path, text in files]
+    workers = [
+        (index, (file.path, _rule_names(file)))
+        for index, file in enumerate(read)
+        if not (file.config.control_plane and file.config.control_plane.value)
+        and not any(f.severity == "error" for f in file.findings)
+    ]
+    findings: list[Finding] = []
+    for index, file in enumerate(read):
+        beside = tuple(names for other, names in workers if other != index)
+        own = dataclasses.replace(opts, beside=beside)
+        findings += file.findings + _whole([file], file.path, own, notes)
+    return _reported(findings, opts)
 
 
 def check_merged(

@@ -34,6 +34,11 @@ class LintOptions:
     ignore: frozenset[str] = frozenset()
     # What the command line says of the node: it wins over what the files' configs say.
     given: Given = field(default_factory=Given)
+    # The profiles folder the catalog adds (worker add-ons a converged control plane lacks are named from it).
+    profiles_dir: str | None = None
+    # The other nodes checked in the same run (check without --merge) that are no control plane:
+    # each file's name and the names of the rules its firewall holds.
+    beside: tuple[tuple[str, frozenset[str]], ...] = ()
 
 
 def lint_options(
@@ -102,4 +107,5 @@ def lint_options(
         version=version,
         ignore=ignore,
         given=given,
+        profiles_dir=profiles_dir,
     )

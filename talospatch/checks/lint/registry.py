@@ -197,8 +197,10 @@ RULES: tuple[Rule, ...] = (
         "converged-missing",
         "hazard",
         "A control plane whose config lets workloads run on it (`cluster.allowSchedulingOnControlPlanes`, "
-        "a `KubeNodeConfig` without the control-plane NoSchedule taint) and no rule for the NodePorts (block mode).",
-        "Generate it with `gen --role controlplane --converged`, or keep the taint.",
+        "a `KubeNodeConfig` without the control-plane NoSchedule taint) and no rule for the NodePorts, or for "
+        "the ports of a worker-only add-on (`roles: [worker]`) given with `--with` or whose rules stand in a "
+        "worker's file checked beside it (block mode).",
+        "Generate it with `gen --role controlplane --converged` (a spec: `converged: true`), or keep the taint.",
         (OnFirewall(context.check_converged),),
     ),
     Rule(
