@@ -161,13 +161,14 @@ def _merge(cluster: Cluster, options: ExportOptions) -> Export:
             raise BadInput(
                 f"{where}: an Omni cluster template has one kind: {kind} document, this one has {kinds.count(kind)}"
             )
-    entries = _template_documents(cluster, options, files=False)
+    # Each kind's entry read once; dumped as its own document, a node that stands in several is no alias.
+    entries = {kind: _own_entry(text) for kind, text in _template_documents(cluster, options, files=False).items()}
     warnings = list(cluster.warnings)
     if KINDS["worker"] not in kinds:
         warnings.append(f"omni: {where} has no kind: Workers document: the worker patch is in none")
     for index, (document, kind) in enumerate(zip(documents, kinds, strict=True), 1):
         if kind in entries:
-            _put(document, _own_entry(entries[kind]), f"{where}: document {index} (kind: {kind})")
+            _put(document, entries[kind], f"{where}: document {index} (kind: {kind})")
         elif kind == CLUSTER:  # an earlier export's default action, now in the machine sets
             _put(document, None, f"{where}: document {index} (kind: {kind})")
     return Export({PurePath(where).name: dump_documents(documents)}, tuple(warnings))
