@@ -117,7 +117,7 @@ def _header(cluster: Cluster, options: ExportOptions, files: bool) -> list[str]:
         "# Put each entry in the document of the same kind in your template (ControlPlane, every",
         "# Workers), or let talospatch put them there, replacing its entries of an earlier export:",
         "#   talospatch export omni ... --merge-into cluster-template.yaml > merged.yaml",
-        "# then check and apply: omnictl cluster template diff -f cluster-template.yaml, then sync.",
+        "# then check and apply it: omnictl cluster template diff -f merged.yaml, then sync -f merged.yaml.",
     ]
 
 
