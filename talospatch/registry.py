@@ -43,6 +43,8 @@ from typing import NamedTuple
 from talospatch.errors import BadInput
 
 SPEC_FILE = "talospatch.yaml"
+# The folder of a spec's per-node patches, inside its output folder (out/nodes/NAME.yaml).
+NODES_FOLDER = "nodes"
 
 
 class ExportOptions(NamedTuple):

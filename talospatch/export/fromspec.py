@@ -26,7 +26,7 @@ from talospatch.generate.expand import GROUP_FIELDS, expand
 from talospatch.generate.options import GenOptions, Labels
 from talospatch.spec.load import LoadedSpec
 from talospatch.spec.model import EXPORT_OPTIONS, KEYS, ExportSpec
-from talospatch.spec.nodes import node_requests
+from talospatch.spec.nodes import node_requests, own_patches
 from talospatch.spec.roles import RoleRequest
 
 # The options whose addresses a target names once for the whole cluster.
@@ -87,9 +87,8 @@ def export_options(entry: ExportSpec, spec: LoadedSpec | None = None) -> registr
 
 
 def node_patches(spec: LoadedSpec) -> tuple[str, ...]:
-    """The nodes whose own patch ``build`` writes: every node, when any differs from its role."""
-    requests = node_requests(spec)
-    return tuple(r.node.name for r in requests) if any(r.differs for r in requests) else ()
+    """The names of the nodes whose own patch ``build`` writes (``talospatch.spec.nodes.own_patches``)."""
+    return tuple(item.node.name for item in own_patches(node_requests(spec)))
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,7 @@ def _header(cluster: Cluster, options: ExportOptions, files: bool) -> list[str]:
         "# Put each entry in the document of the same kind in your template (ControlPlane, every",
         "# Workers), or let talospatch put them there, replacing its entries of an earlier export:",
         "#   talospatch export omni ... --merge-into cluster-template.yaml > merged.yaml",
-        "# then check and apply: omnictl cluster template diff -f cluster-template.yaml, then sync.",
+        "# then check and apply it: omnictl cluster template diff -f merged.yaml, then sync -f merged.yaml.",
     ]
 
 
@@ -161,13 +161,14 @@ def _merge(cluster: Cluster, options: ExportOptions) -> Export:
             raise BadInput(
                 f"{where}: an Omni cluster template has one kind: {kind} document, this one has {kinds.count(kind)}"
             )
-    entries = _template_documents(cluster, options, files=False)
+    # Each kind's entry read once; dumped as its own document, a node that stands in several is no alias.
+    entries = {kind: _own_entry(text) for kind, text in _template_documents(cluster, options, files=False).items()}
     warnings = list(cluster.warnings)
     if KINDS["worker"] not in kinds:
         warnings.append(f"omni: {where} has no kind: Workers document: the worker patch is in none")
     for index, (document, kind) in enumerate(zip(documents, kinds, strict=True), 1):
         if kind in entries:
-            _put(document, _own_entry(entries[kind]), f"{where}: document {index} (kind: {kind})")
+            _put(document, entries[kind], f"{where}: document {index} (kind: {kind})")
         elif kind == CLUSTER:  # an earlier export's default action, now in the machine sets
             _put(document, None, f"{where}: document {index} (kind: {kind})")
     return Export({PurePath(where).name: dump_documents(documents)}, tuple(warnings))

@@ -7,13 +7,12 @@ the VMs listed in ``controlplane_vms`` / ``worker_vms``.
 
 from __future__ import annotations
 
-from talospatch.export.cluster import Cluster, Export
+from talospatch.export.cluster import Cluster, Export, header_lines
 from talospatch.export.hcl import Block, Raw, document
 from talospatch.export.proxmox import (
     GROUP_NAME,
     IFACE,
     alias_name,
-    header_lines,
     ip_set_entry,
     ipsets,
     role_rules,

@@ -16,12 +16,11 @@ import re
 from talospatch.errors import BadInput
 from talospatch.export.cluster import Cluster, Export
 from talospatch.export.hcl import Block, Raw, document
-from talospatch.registry import ExportOptions
+from talospatch.registry import NODES_FOLDER, ExportOptions
 
 FILE_NAME = "talospatch-patches.tf"
 LOCAL = "talospatch_config_patches"
 NODE_LOCAL = "talospatch_node_config_patches"
-NODES_FOLDER = "nodes"  # talospatch.spec.nodes.NODES_FOLDER, inside the patches' folder
 # Written inside an HCL template ("${path.module}/..."): no quotes, backslashes, "${" or "%{".
 _PATH = re.compile(r"[A-Za-z0-9._/+@=,:~-]+")
 

@@ -25,13 +25,12 @@ from talospatch.generate.expand import CONVERGED_ROLE, GROUP_FIELDS, used_groups
 from talospatch.generate.options import Labels
 from talospatch.generate.profiles import LoadedProfile, Profile
 from talospatch.generate.roles import addon_applies
+from talospatch.registry import NODES_FOLDER
 from talospatch.spec.load import LoadedSpec, _inside
 from talospatch.spec.model import EXTRA_RULES, KEYS, NodeSpec, Settings
 from talospatch.spec.roles import RoleRequest
 from talospatch.talos.addresses import parse_network
 
-# The folder of the node patches, inside the spec's output folder.
-NODES_FOLDER = "nodes"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 # The address lists a node adds to its role's (GenOptions fields; guard_from is the spec's ``from``).
 ADDED_LISTS = ("admins", "bgp_peers", "load_balancers", "nodeport_from", "guard_from")
@@ -151,13 +150,15 @@ def node_requests(loaded: LoadedSpec) -> list[NodeRequest]:
     return [node_request(loaded, node) for node in spec_nodes(loaded)]
 
 
+def own_patches(requests: list[NodeRequest]) -> list[NodeRequest]:
+    """The nodes ``build`` writes a patch for: every node when any node's request differs from
+    its role's, else none (each node takes its role's patch)."""
+    return requests if any(item.differs for item in requests) else []
+
+
 def node_patches(loaded: LoadedSpec) -> list[Path]:
-    """The node patches ``build`` writes: ``out/nodes/NAME.yaml`` for every node when any node's
-    request differs from its role's, else none (each node takes its role's patch)."""
-    requests = node_requests(loaded)
-    if not any(item.differs for item in requests):
-        return []
-    return [nodes_folder(loaded) / f"{item.node.name}.yaml" for item in requests]
+    """The node patches ``build`` writes: ``out/nodes/NAME.yaml`` for each of ``own_patches``."""
+    return [nodes_folder(loaded) / f"{item.node.name}.yaml" for item in own_patches(node_requests(loaded))]
 
 
 def _outside(address: str, values: tuple[str, ...], key: str) -> list[str]:

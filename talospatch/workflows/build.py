@@ -26,7 +26,7 @@ from talospatch.export.fromspec import SpecExport, spec_exports
 from talospatch.generate.removal import Previous, parse_previous
 from talospatch.nft.compile import NodeContext
 from talospatch.spec.load import LoadedSpec, load_spec
-from talospatch.spec.nodes import node_requests, node_warnings, nodes_folder
+from talospatch.spec.nodes import node_requests, node_warnings, nodes_folder, own_patches
 from talospatch.spec.roles import RoleRequest
 from talospatch.talhelper import readable, talconfig_path
 from talospatch.talos.addresses import parse_network
@@ -128,15 +128,14 @@ def build_spec(path: str) -> SpecBuild:
         requests = node_requests(spec)
     except BadInput as exc:
         raise BadInput(f"{path}: {exc}") from None
-    if any(item.differs for item in requests):
-        for item in requests:
-            name = item.node.name
-            try:
-                target = nodes_folder(spec) / f"{name}.yaml"
-                node_file = _patch_file(spec, target, item.request, command, item.node.role, name)
-            except BadInput as exc:
-                raise BadInput(f"{path}: node {name}: {exc}") from None
-            files.append(node_file)
+    for item in own_patches(requests):
+        name = item.node.name
+        try:
+            target = nodes_folder(spec) / f"{name}.yaml"
+            node_file = _patch_file(spec, target, item.request, command, item.node.role, name)
+        except BadInput as exc:
+            raise BadInput(f"{path}: node {name}: {exc}") from None
+        files.append(node_file)
     notes: list[str] = []
     for built_file in files:
         what = f"role {built_file.role}" if built_file.node is None else f"node {built_file.node}"

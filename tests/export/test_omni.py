@@ -282,3 +282,17 @@ def test_a_spec_key_of_another_target_is_refused(cli: Cli, tmp_path: Path) -> No
         REFERENCE_SPEC + "exports:\n  - target: aws-terraform\n    output: aws\n    inline: true\n", encoding="utf-8"
     )
     assert error_message(cli("build", str(spec))).endswith("exports[0].inline: applies to the omni target only")
+
+
+def test_every_workers_document_gets_the_worker_entry(tmp_path: Path, gen_documents: dict[str, list[Any]]) -> None:
+    template = tmp_path / "cluster-template.yaml"
+    template.write_text(
+        CLUSTER_HEAD + "kind: ControlPlane\n---\nkind: Workers\nname: a\n---\nkind: Workers\nname: b\n",
+        encoding="utf-8",
+    )
+    merged = _merge(template)
+    assert "&" not in merged  # each written out, no YAML anchor and alias
+    template.write_text(merged, encoding="utf-8")
+    patches = template_patches(template)
+    for machine_set in ("a", "b"):
+        assert _documents(patches[f"400-lab-{machine_set}-talospatch-firewall"].text) == gen_documents["worker"]

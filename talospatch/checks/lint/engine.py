@@ -129,9 +129,7 @@ def check_text(
 ) -> list[Finding]:
     """Every finding for one file's text; ``path`` names it in the findings. ``notes``
     collects a line for each flag that wins over the file's config."""
-    opts = LintOptions() if options is None else options
-    file = _read(text, path, opts)
-    return _reported(file.findings + _whole([file], path, opts, notes), opts)
+    return check_each([(path, text)], options, notes)
 
 
 def _rule_names(file: Collector) -> frozenset[str]:
